@@ -1,0 +1,8 @@
+// Package intellistack registers every IntelliStack Caddy module. Import it
+// (or build with `xcaddy build --with github.com/intellistack/intellistack`)
+// to get a Caddy that has all of them.
+package intellistack
+
+import (
+	_ "github.com/intellistack/intellistack/modules/store"
+)

@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// DB is the handle every module uses. It wraps database/sql for both dialects
+// so that a module writes its SQL once, with '?' placeholders, where SQLite
+// and PostgreSQL agree; Dialect tells it where they do not.
+//
+// A DB is shared by every module and every config generation: never Close it.
+type DB struct {
+	sql     *sql.DB
+	dialect Dialect
+	pool    *pgxpool.Pool // PostgreSQL only
+}
+
+// Dialect reports which SQL dialect the database speaks.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL returns the underlying database/sql handle. Queries sent through it are
+// not rebound: use '$1' on PostgreSQL.
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Pool returns the pgx pool on PostgreSQL (for COPY, LISTEN or batches) and
+// nil on SQLite.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Rebind rewrites '?' placeholders for the dialect: '$1', '$2'… on PostgreSQL.
+// Question marks inside quoted strings and identifiers are left alone.
+func (db *DB) Rebind(query string) string { return rebind(db.dialect, query) }
+
+// Exec runs a statement written with '?' placeholders.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return db.sql.ExecContext(ctx, db.Rebind(query), args...)
+}
+
+// Query runs a query written with '?' placeholders.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.sql.QueryContext(ctx, db.Rebind(query), args...)
+}
+
+// QueryRow runs a single-row query written with '?' placeholders.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.Rebind(query), args...)
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+// Tx is a transaction with the same '?' placeholder convenience as DB.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+}
+
+// Dialect reports which SQL dialect the transaction speaks.
+func (tx *Tx) Dialect() Dialect { return tx.dialect }
+
+// SQL returns the underlying *sql.Tx.
+func (tx *Tx) SQL() *sql.Tx { return tx.tx }
+
+// Exec runs a statement written with '?' placeholders.
+func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// Query runs a query written with '?' placeholders.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// QueryRow runs a single-row query written with '?' placeholders.
+func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+// InTx runs fn in a transaction and commits it when fn returns nil; any error
+// or panic rolls it back, so a failed request never leaves a half-written row.
+// On SQLite the transaction takes the write lock when it begins (BEGIN
+// IMMEDIATE), so read-then-write logic inside fn is serialized.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err = fn(&Tx{tx: sqlTx, dialect: db.dialect}); err != nil {
+		return err
+	}
+	return sqlTx.Commit()
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key violation,
+// in either dialect.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		code := sqliteErr.Code()
+		return code == sqlite3.SQLITE_CONSTRAINT_UNIQUE || code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// rebind turns '?' into '$n' for PostgreSQL, skipping quoted text.
+func rebind(d Dialect, query string) string {
+	if d != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
