@@ -43,6 +43,7 @@ type Caddy struct {
 	Client *http.Client
 
 	proc    *exec.Cmd
+	exited  chan struct{}
 	procLog string
 }
 
@@ -98,6 +99,26 @@ func TryStartCaddy(t testing.TB, caddyfile string) error {
 // nodes at once. Its log is shown when the test fails.
 func StartCaddyProcess(t testing.TB, caddyfile string) *Caddy {
 	t.Helper()
+	return StartCaddyProcesses(t, caddyfile)[0]
+}
+
+// StartCaddyProcesses starts one child-process Caddy per Caddyfile, all at
+// once (as nodes of a cluster booting together), then waits for each.
+func StartCaddyProcesses(t testing.TB, caddyfiles ...string) []*Caddy {
+	t.Helper()
+	nodes := make([]*Caddy, len(caddyfiles))
+	for i, cf := range caddyfiles {
+		nodes[i] = spawnCaddy(t, cf)
+	}
+	for i, c := range nodes {
+		c.waitAdmin()
+		c.waitReady(caddyfiles[i])
+	}
+	return nodes
+}
+
+func spawnCaddy(t testing.TB, caddyfile string) *Caddy {
+	t.Helper()
 	c := newCaddy(t)
 	body := c.Expand(caddyfile)
 	dir := t.TempDir()
@@ -121,6 +142,8 @@ func StartCaddyProcess(t testing.TB, caddyfile string) *Caddy {
 		t.Fatalf("starting Caddy process: %v", err)
 	}
 	c.proc = cmd
+	c.exited = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(c.exited) }()
 	t.Cleanup(func() {
 		c.StopProcess()
 		logFile.Close()
@@ -130,8 +153,6 @@ func StartCaddyProcess(t testing.TB, caddyfile string) *Caddy {
 			}
 		}
 	})
-	c.waitAdmin()
-	c.waitReady(caddyfile)
 	return c
 }
 
@@ -142,13 +163,11 @@ func (c *Caddy) StopProcess() {
 		return
 	}
 	_ = c.proc.Process.Signal(syscall.SIGINT)
-	done := make(chan struct{})
-	go func() { _ = c.proc.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-c.exited:
 	case <-time.After(15 * time.Second):
 		_ = c.proc.Process.Kill()
-		<-done
+		<-c.exited
 	}
 	c.proc = nil
 }
@@ -178,12 +197,19 @@ func Main(m *testing.M) {
 
 func newCaddy(t testing.TB) *Caddy {
 	ports := freePorts(t, 3)
+	// Not t.TempDir: certificate jobs of a stopped Caddy may still be writing
+	// there for a moment, which makes TempDir's strict removal fail the test.
+	dataDir, err := os.MkdirTemp("", "intellistack-caddy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dataDir) })
 	c := &Caddy{
 		t:         t,
 		AdminAddr: "127.0.0.1:" + strconv.Itoa(ports[0]),
 		HTTPPort:  ports[1],
 		HTTPSPort: ports[2],
-		DataDir:   t.TempDir(),
+		DataDir:   dataDir,
 	}
 	c.Client = c.NewClient()
 	return c
@@ -202,7 +228,7 @@ func (c *Caddy) Expand(caddyfile string) string {
 	persist_config off
 	storage file_system %q
 	log {
-		level WARN
+		level ERROR
 	}
 `, c.AdminAddr, c.HTTPPort, c.HTTPSPort, c.DataDir)
 	trimmed := strings.TrimLeft(caddyfile, " \t\r\n")
@@ -301,8 +327,12 @@ func (c *Caddy) waitAdmin() {
 			resp.Body.Close()
 			return
 		}
-		if c.proc != nil && c.proc.ProcessState != nil {
-			break
+		if c.exited != nil {
+			select {
+			case <-c.exited:
+				c.t.Fatalf("Caddy process exited at start; log:\n%s", tail(c.Log(), 8000))
+			default:
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,7 +80,7 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		db.close()
-		return nil, fmt.Errorf("database: PostgreSQL at %s does not answer: %v", redactURL(dsn), err)
+		return nil, fmt.Errorf("database: PostgreSQL at %s does not answer: %s", redactURL(dsn), oneLine(err))
 	}
 	return db, nil
 }
@@ -118,3 +119,9 @@ func Open(ctx context.Context, database, dataDir string) (*DB, error) {
 // Close closes a handle obtained from Open. Never close the app's handle: it
 // is shared by every module and config generation.
 func (db *DB) Close() error { return db.close() }
+
+// oneLine folds a multi-line driver error (pgx lists every address it tried)
+// so that the operator sees one line naming the problem.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}

@@ -1,0 +1,9 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/intellistack/intellistack/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
