@@ -231,9 +231,21 @@ func (c *Caddy) Expand(caddyfile string) string {
 		level ERROR
 	}
 `, c.AdminAddr, c.HTTPPort, c.HTTPSPort, c.DataDir)
-	trimmed := strings.TrimLeft(caddyfile, " \t\r\n")
-	if strings.HasPrefix(trimmed, "{") {
-		return "{" + globals + trimmed[1:]
+	// The global block is the first thing after blank and comment lines.
+	rest := caddyfile
+	for {
+		trimmed := strings.TrimLeft(rest, " \t\r\n")
+		if !strings.HasPrefix(trimmed, "#") {
+			if strings.HasPrefix(trimmed, "{") {
+				return caddyfile[:len(caddyfile)-len(trimmed)] + "{" + globals + trimmed[1:]
+			}
+			break
+		}
+		_, after, found := strings.Cut(trimmed, "\n")
+		if !found {
+			break
+		}
+		rest = after
 	}
 	return "{" + globals + "}\n" + caddyfile
 }

@@ -15,8 +15,10 @@ import (
 
 func init() {
 	caddy.RegisterModule(Health{})
+	// Before authentication, and before handle blocks: a load balancer's probe
+	// must neither need credentials nor be swallowed by a catch-all.
 	httpcaddyfile.RegisterHandlerDirective("intellistack_health", parseHealth)
-	httpcaddyfile.RegisterDirectiveOrder("intellistack_health", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterDirectiveOrder("intellistack_health", httpcaddyfile.Before, "basic_auth")
 }
 
 // Health answers load-balancer health checks: 200 with

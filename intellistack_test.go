@@ -1,0 +1,57 @@
+package intellistack_test
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/intellistack/intellistack/internal/testutil"
+
+	_ "github.com/intellistack/intellistack"
+)
+
+// Every module this repository ships is registered by importing the root
+// package, which is what `xcaddy build --with` does.
+func TestRootPackageRegistersModules(t *testing.T) {
+	for _, id := range []string{
+		"intellistack",
+		"http.handlers.intellistack_health",
+	} {
+		if _, err := caddy.GetModule(id); err != nil {
+			t.Errorf("module %s is not registered: %v", id, err)
+		}
+	}
+}
+
+// The dev Caddyfile of the quick start adapts and serves on the embedded
+// default. Its fixed ports are replaced by the harness's free ones.
+func TestDevCaddyfileServes(t *testing.T) {
+	raw, err := os.ReadFile("Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testutil.AdaptCaddyfile(string(raw)); err != nil {
+		t.Fatalf("dev Caddyfile does not adapt: %v", err)
+	}
+	ports := regexp.MustCompile(`(?m)^\s*(http_port|https_port|skip_install_trust)\b.*$`)
+	cf := ports.ReplaceAllString(string(raw), "")
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("INTELLISTACK_SECRET", "")
+	c := testutil.StartCaddy(t, cf)
+	resp, err := c.Client.Get(c.URL("/healthz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var health struct {
+		Status, Database string
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || health.Status != "ok" || health.Database != "sqlite" {
+		t.Fatalf("dev health = %d %+v", resp.StatusCode, health)
+	}
+}
