@@ -178,8 +178,29 @@ func (c *Caddy) Log() string {
 	return string(b)
 }
 
-// childEnv tells the test binary to run Caddy instead of tests.
-const childEnv = "INTELLISTACK_TESTUTIL_CADDYFILE"
+// childEnv tells the test binary to run Caddy instead of tests; commandEnv
+// to run a Caddy subcommand (arguments separated by \x1f).
+const (
+	childEnv   = "INTELLISTACK_TESTUTIL_CADDYFILE"
+	commandEnv = "INTELLISTACK_TESTUTIL_COMMAND"
+)
+
+// RunCommand runs a subcommand of this build (`caddy <args…>`, as the
+// intellistack binary would) in a child process and returns its combined
+// output and exit status. The package needs Main as its TestMain.
+func RunCommand(t testing.TB, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), commandEnv+"="+strings.Join(args, "\x1f")), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		t.Fatalf("running %v: %v", args, err)
+	}
+	return string(out), 0
+}
 
 // Main is the TestMain of packages that use StartCaddyProcess:
 //
@@ -187,6 +208,11 @@ const childEnv = "INTELLISTACK_TESTUTIL_CADDYFILE"
 //
 // In a child started by StartCaddyProcess it runs Caddy; otherwise the tests.
 func Main(m *testing.M) {
+	if args := os.Getenv(commandEnv); args != "" {
+		os.Args = append([]string{"caddy"}, strings.Split(args, "\x1f")...)
+		caddycmd.Main()
+		os.Exit(0)
+	}
 	if cfg := os.Getenv(childEnv); cfg != "" {
 		os.Args = []string{"caddy", "run", "--config", cfg, "--adapter", "caddyfile"}
 		caddycmd.Main()
