@@ -9,7 +9,7 @@ import (
 func TestLoadPassagesChunksByHeading(t *testing.T) {
 	fsys := fstest.MapFS{
 		"course/README.md": {Data: []byte("# Not a lesson\nNo front matter.")},
-		"course/s1/a.md": {Data: []byte("---\r\ncourse: c\r\nstage: 1\r\ntitle: Alpha\r\n---\r\n\r\nIntro text.\r\n\r\n## Part one\r\nOne.\r\n```python\r\n# a comment, not a heading\r\nx = 1\r\n```\r\n## Part one\r\nAgain.\r\n")},
+		"course/s1/a.md":   {Data: []byte("---\r\ncourse: c\r\nstage: 1\r\ntitle: Alpha\r\n---\r\n\r\nIntro text.\r\n\r\n## Part one\r\nOne.\r\n```python\r\n# a comment, not a heading\r\nx = 1\r\n```\r\n## Part one\r\nAgain.\r\n")},
 	}
 	got, err := LoadPassages(fsys, "course")
 	if err != nil {
