@@ -52,9 +52,11 @@ type Server struct {
 	*httptest.Server
 	Default Reply
 
-	mu       sync.Mutex
-	queue    []Reply
-	requests []Request
+	mu               sync.Mutex
+	queue            []Reply
+	requests         []Request
+	embeddingsStatus int
+	embeddingCalls   int
 }
 
 // New starts a fake server; close it with Close.
@@ -99,6 +101,10 @@ func (s *Server) Last() (Request, bool) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == "/v1/embeddings" {
+		s.serveEmbeddings(w, r)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 		writeError(w, http.StatusNotFound, "unknown path "+r.URL.Path)
 		return
