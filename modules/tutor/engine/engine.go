@@ -1,0 +1,214 @@
+// Package engine is the tutor's turn logic, Caddy-free and protocol-free:
+// decide which stages the asker may see, retrieve, build the prompt, stream
+// the model, cite sources, and degrade gracefully when the model or the
+// retriever is unavailable. The chatkit responder adapts it to ChatKit events.
+package engine
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/tutor/model"
+	"github.com/intellistack/intellistack/modules/tutor/prompt"
+	"github.com/intellistack/intellistack/modules/tutor/retrieval"
+)
+
+// Emitter receives the tutor's output for one turn, in order.
+type Emitter interface {
+	// Notice shows a short banner (level "info" or "warning") to the student.
+	Notice(level, message string) error
+	// Delta appends text to the assistant's reply.
+	Delta(text string) error
+	// Source cites a passage the reply used.
+	Source(p retrieval.Passage) error
+	// Fail ends the turn with an error the student can retry; the user's
+	// message stays in the thread.
+	Fail(message string, allowRetry bool) error
+}
+
+// Asker is who asks, from trusted sources only (validated token claims).
+type Asker struct {
+	UserID string
+	Role   string
+	// Stage is the stage claim ("" when the token has none).
+	Stage string
+}
+
+// Turn is one user message with its context.
+type Turn struct {
+	Asker   Asker
+	Message string
+	Page    prompt.Page
+	History []prompt.Turn
+	Course  string
+}
+
+// Engine answers turns. Model may be nil (retrieval-only mode); Retriever may
+// be nil (no course material).
+type Engine struct {
+	Model     model.Model
+	Retriever retrieval.Retriever
+	Prompt    *prompt.Builder
+	Logger    *zap.Logger
+	// StaffRoles see every stage. Default: instructor, admin.
+	StaffRoles []string
+	// DefaultStage applies to a student whose token has no stage claim.
+	// Default: 1 (the first stage is open to every student).
+	DefaultStage int
+	// Passages is how many passages to retrieve. Default: 4.
+	Passages int
+	// RetrievalTimeout bounds retrieval. Default: 3s.
+	RetrievalTimeout time.Duration
+}
+
+// Notices shown to students.
+const (
+	NoticeNoModel         = "The AI tutor is not configured here, so you are seeing the most relevant course passages instead of a written answer."
+	NoticeModelDown       = "The AI tutor is unavailable right now, so you are seeing the most relevant course passages instead of a written answer."
+	NoticeRetrieverDown   = "Course search is unavailable right now; this answer does not draw on the course material."
+	MessageModelBrokeOff  = "The tutor's answer was interrupted. Your message is saved; try again."
+	retrievalOnlyNoModel  = "no AI model is configured"
+	retrievalOnlyModelOff = "the AI model is unavailable"
+)
+
+// MaxStage is the highest stage the asker may see: every stage for staff,
+// else the stage claim, else DefaultStage. A claim that is not a positive
+// number counts as absent.
+func (e *Engine) MaxStage(a Asker) int {
+	staff := e.StaffRoles
+	if staff == nil {
+		staff = []string{"instructor", "admin"}
+	}
+	for _, r := range staff {
+		if a.Role == r {
+			return retrieval.AllStages
+		}
+	}
+	if n, err := strconv.Atoi(a.Stage); err == nil && n >= 1 {
+		return n
+	}
+	if e.DefaultStage > 0 {
+		return e.DefaultStage
+	}
+	return 1
+}
+
+// Respond answers one turn through out.
+func (e *Engine) Respond(ctx context.Context, t Turn, out Emitter) error {
+	log := e.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	maxStage := e.MaxStage(t.Asker)
+	passages, retrieverDown := e.retrieve(ctx, t, maxStage, log)
+	if retrieverDown {
+		if err := out.Notice("warning", NoticeRetrieverDown); err != nil {
+			return err
+		}
+	}
+
+	if e.Model == nil {
+		return e.retrievalOnly(out, passages, NoticeNoModel, retrievalOnlyNoModel)
+	}
+	msgs, err := e.Prompt.Build(prompt.Input{
+		Course: t.Course, MaxStage: maxStage, StaffView: maxStage == retrieval.AllStages,
+		Page: t.Page, Passages: passages, History: t.History, Message: t.Message,
+	})
+	if err != nil {
+		return err
+	}
+	var answer []byte
+	err = e.Model.Stream(ctx, model.Request{Messages: msgs}, func(d string) error {
+		answer = append(answer, d...)
+		return out.Delta(d)
+	})
+	switch {
+	case err == nil:
+		return e.cite(out, passages, string(answer))
+	case ctx.Err() != nil:
+		return ctx.Err() // the student went away; the caller keeps the partial answer
+	case errors.Is(err, model.ErrUnavailable):
+		log.Warn("model unavailable; answering in retrieval-only mode", zap.Error(err))
+		return e.retrievalOnly(out, passages, NoticeModelDown, retrievalOnlyModelOff)
+	default:
+		log.Error("model stream broke off", zap.Error(err))
+		return out.Fail(MessageModelBrokeOff, true)
+	}
+}
+
+func (e *Engine) retrieve(ctx context.Context, t Turn, maxStage int, log *zap.Logger) ([]retrieval.Passage, bool) {
+	if e.Retriever == nil {
+		return nil, false
+	}
+	timeout := e.RetrievalTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	query := t.Message
+	if t.Page.Selected != "" {
+		query += "\n" + t.Page.Selected
+	}
+	passages, err := e.Retriever.Retrieve(rctx, retrieval.Query{Text: query, MaxStage: maxStage, Course: t.Course, Limit: e.Passages})
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("retriever unavailable; answering without course material", zap.Error(err))
+		}
+		return nil, true
+	}
+	// Defence in depth: whatever a retriever returns, nothing locked leaves.
+	q := retrieval.Query{MaxStage: maxStage, Course: t.Course}
+	kept := passages[:0]
+	for _, p := range passages {
+		if q.Visible(p) {
+			kept = append(kept, p)
+		}
+	}
+	return kept, false
+}
+
+func (e *Engine) retrievalOnly(out Emitter, passages []retrieval.Passage, notice, reason string) error {
+	if err := out.Notice("info", notice); err != nil {
+		return err
+	}
+	if err := out.Delta(prompt.RetrievalOnlyAnswer(passages, reason)); err != nil {
+		return err
+	}
+	shown := passages
+	if len(shown) > 2 {
+		shown = shown[:2]
+	}
+	for _, p := range shown {
+		if err := out.Source(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var citation = regexp.MustCompile(`\[(\d{1,2})\]`)
+
+// cite adds the passages the answer referred to as [n]; when it cited none,
+// every passage it was given, since they shaped the answer.
+func (e *Engine) cite(out Emitter, passages []retrieval.Passage, answer string) error {
+	used := map[int]bool{}
+	for _, m := range citation.FindAllStringSubmatch(answer, -1) {
+		if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= len(passages) {
+			used[n-1] = true
+		}
+	}
+	for i, p := range passages {
+		if len(used) == 0 || used[i] {
+			if err := out.Source(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
