@@ -1,0 +1,147 @@
+package chatkit
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/intellistack/intellistack/modules/chatkit/responder"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("chatkit", parseChatKit)
+	// A responder: after authentication (which sets the owner) and after
+	// request_quota-style middleware, like the other terminal handlers.
+	httpcaddyfile.RegisterDirectiveOrder("chatkit", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterHandlerDirective("chatkit_usage", parseUsage)
+	httpcaddyfile.RegisterDirectiveOrder("chatkit_usage", httpcaddyfile.Before, "respond")
+}
+
+func parseChatKit(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	ck := new(Handler)
+	err := ck.UnmarshalCaddyfile(h.Dispenser)
+	return ck, err
+}
+
+// UnmarshalCaddyfile parses the chatkit directive:
+//
+//	chatkit [<matcher>] {
+//		responder <name> {
+//			…                       # the responder's own options
+//		}
+//		max_request_body    <bytes>
+//		max_input           <bytes>
+//		max_selection       <bytes>
+//		max_stream_duration <duration>
+//		history_items       <n>
+//		max_page_size       <n>
+//		retention           <duration>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "responder":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			name := d.Val()
+			mod, err := caddyfile.UnmarshalModule(d, "intellistack.responders."+name)
+			if err != nil {
+				return err
+			}
+			if _, ok := mod.(responder.Responder); !ok {
+				return d.Errf("module %s is not a responder", name)
+			}
+			h.ResponderRaw = caddyconfig.JSONModuleObject(mod, "name", name, nil)
+		case "max_request_body":
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			h.MaxRequestBody = int64(n)
+		case "max_input":
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			h.MaxInputBytes = n
+		case "max_selection":
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			h.MaxSelectionBytes = n
+		case "history_items":
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			h.HistoryItems = n
+		case "max_page_size":
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			h.MaxPageSize = n
+		case "max_stream_duration":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.MaxStreamDuration = dur
+		case "retention":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			h.Retention = dur
+		default:
+			return d.Errf("unrecognized subdirective: %s", d.Val())
+		}
+	}
+	return nil
+}
+
+// intArg reads exactly one non-negative integer argument.
+func intArg(d *caddyfile.Dispenser) (int, error) {
+	name := d.Val()
+	var v string
+	if !d.Args(&v) {
+		return 0, d.ArgErr()
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, d.Errf("%s: %q is not a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+// durationArg reads exactly one duration argument (1m, 90s, 30d).
+func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	name := d.Val()
+	var v string
+	if !d.Args(&v) {
+		return 0, d.ArgErr()
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(v)
+	if err != nil || dur < 0 {
+		return 0, d.Errf("%s: %q is not a duration", name, v)
+	}
+	return caddy.Duration(dur), nil
+}
+
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,267 @@
+// Package chatkit is the ChatKit protocol server (`http.handlers.chatkit`):
+// one POST endpoint that speaks the wire protocol of OpenAI's ChatKit client,
+// stores threads and items per user in the shared database, and delegates
+// replies to a responder guest module (`intellistack.responders.*`). It also
+// provides the `chatkit_op` request matcher and the admin-only
+// `chatkit_usage` endpoint.
+package chatkit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/chatkit/protocol"
+	"github.com/intellistack/intellistack/modules/chatkit/responder"
+	"github.com/intellistack/intellistack/modules/store"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler serves the ChatKit protocol. Every operation is a POST of a JSON
+// body {type, params, metadata}; streaming operations answer SSE, the others
+// JSON. The owner of every thread is {http.auth.user.id}, set by whichever
+// authentication handler runs before this one (bearer_jwt, basic_auth);
+// without it every request answers 401. {http.auth.user.role},
+// {http.auth.user.email} and the other {http.auth.user.*} values reach the
+// responder. Another user's thread answers exactly like a missing one.
+//
+// Page context (URL, title, headings, selected text, course, lesson stage)
+// is read from the body's metadata.page or from X-Page-Url, X-Page-Title,
+// X-Page-Headings, X-Page-Selection, X-Course, X-Lesson-Stage, X-Lesson
+// headers, capped, passed to the responder and stored with the message.
+type Handler struct {
+	// ResponderRaw is the module that writes replies, from the
+	// `intellistack.responders` namespace; `echo` is the deterministic one
+	// for tests and trials. Required.
+	//
+	//	responder <name> { … }
+	ResponderRaw json.RawMessage `json:"responder,omitempty" caddy:"namespace=intellistack.responders inline_key=name"`
+
+	// MaxRequestBody caps the request body in bytes; larger bodies answer
+	// 413. Default: 1 MiB.
+	//
+	//	max_request_body <bytes>
+	MaxRequestBody int64 `json:"max_request_body,omitempty"`
+
+	// MaxInputBytes caps the text of one user message (all parts and the
+	// quoted text); longer messages answer 413. Default: 16 KiB.
+	//
+	//	max_input <bytes>
+	MaxInputBytes int `json:"max_input_bytes,omitempty"`
+
+	// MaxSelectionBytes caps the selected text of the page context (longer
+	// selections are cut). Default: 4000.
+	//
+	//	max_selection <bytes>
+	MaxSelectionBytes int `json:"max_selection_bytes,omitempty"`
+
+	// MaxStreamDuration ends a reply that streams longer than this; the
+	// partial reply is kept and the client gets a retryable error event.
+	// It also bounds streams that outlive a config reload. Default: 5m.
+	//
+	//	max_stream_duration <duration>
+	MaxStreamDuration caddy.Duration `json:"max_stream_duration,omitempty"`
+
+	// HistoryItems is how many recent items the responder gets. Default: 40.
+	//
+	//	history_items <n>
+	HistoryItems int `json:"history_items,omitempty"`
+
+	// MaxPageSize clamps the `limit` of threads.list and items.list (the
+	// history panel asks for 9999). Default: 100.
+	//
+	//	max_page_size <n>
+	MaxPageSize int `json:"max_page_size,omitempty"`
+
+	// Retention deletes threads with no activity for this long (checked
+	// hourly). Zero keeps threads forever. Example: `retention 180d`.
+	//
+	//	retention <duration>
+	Retention caddy.Duration `json:"retention,omitempty"`
+
+	app       *store.App
+	srv       *server
+	responder responder.Responder
+	logger    *zap.Logger
+	now       func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.chatkit",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision loads the responder and finds the shared database.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.ResponderRaw == nil {
+		return errors.New("a responder is required (for trials: responder echo)")
+	}
+	mod, err := ctx.LoadModule(h, "ResponderRaw")
+	if err != nil {
+		return fmt.Errorf("loading responder: %v", err)
+	}
+	resp, ok := mod.(responder.Responder)
+	if !ok {
+		return fmt.Errorf("module %T is not a responder", mod)
+	}
+	h.responder = resp
+	app, err := store.GetApp(ctx)
+	if err != nil {
+		return err
+	}
+	h.app = app
+	h.srv = h.newServer(app.DB)
+	if h.Retention > 0 {
+		// The module context ends at reload: the next generation's sweeper
+		// takes over, so exactly one runs per node.
+		go h.sweep(ctx)
+	}
+	return nil
+}
+
+// newServer builds the Caddy-free server from the config.
+func (h *Handler) newServer(db func(context.Context) (*store.DB, error)) *server {
+	s := &server{
+		db: db, responder: h.responder, now: h.now, logger: h.logger, locks: newThreadLocks(),
+		limits:          protocol.Limits{MaxInputBytes: h.MaxInputBytes},
+		maxSelection:    h.MaxSelectionBytes,
+		defaultPageSize: defaultPageSize,
+		maxPageSize:     h.MaxPageSize,
+		historyItems:    h.HistoryItems,
+		maxStream:       time.Duration(h.MaxStreamDuration),
+		dbTimeout:       defaultDBTimeout,
+	}
+	if s.limits.MaxInputBytes <= 0 {
+		s.limits.MaxInputBytes = defaultMaxInput
+	}
+	if s.maxPageSize <= 0 {
+		s.maxPageSize = defaultMaxPageSize
+	}
+	if s.historyItems <= 0 {
+		s.historyItems = defaultHistoryItems
+	}
+	if s.maxStream <= 0 {
+		s.maxStream = defaultMaxStream
+	}
+	return s
+}
+
+// Validate checks the limits.
+func (h *Handler) Validate() error {
+	if h.MaxRequestBody < 0 || h.MaxInputBytes < 0 || h.MaxSelectionBytes < 0 || h.HistoryItems < 0 ||
+		h.MaxPageSize < 0 || h.MaxStreamDuration < 0 || h.Retention < 0 {
+		return errors.New("limits must not be negative")
+	}
+	return nil
+}
+
+// ServeHTTP answers a ChatKit request; it is a responder and never calls
+// next.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeProtocolError(w, protocol.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "ChatKit requests are POSTs"))
+		return nil
+	}
+	user, ok := userFromRequest(r)
+	if !ok {
+		writeProtocolError(w, protocol.Errorf(http.StatusUnauthorized, "unauthenticated", "sign in to use the chat"))
+		return nil
+	}
+	limit := h.MaxRequestBody
+	if limit <= 0 {
+		limit = defaultMaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeProtocolError(w, protocol.Errorf(http.StatusRequestEntityTooLarge, "body_too_large",
+				"the request body exceeds %d bytes", limit))
+			return nil
+		}
+		writeProtocolError(w, protocol.BadRequest("reading the body: %v", err))
+		return nil
+	}
+	req, err := protocol.ParseRequest(body, h.srv.limits)
+	if err != nil {
+		h.srv.writeError(w, err)
+		return nil
+	}
+	page, err := pageContext(req.Metadata, r.Header, h.srv.maxSelection)
+	if err != nil {
+		writeProtocolError(w, protocol.BadRequest("metadata.page: %v", err))
+		return nil
+	}
+	h.srv.serve(w, r, &call{user: user, req: req, page: page, locale: r.Header.Get("Accept-Language")})
+	return nil
+}
+
+// userFromRequest reads {http.auth.user.*} from the request's replacer.
+func userFromRequest(r *http.Request) (responder.User, bool) {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl == nil {
+		return responder.User{}, false
+	}
+	id, _ := repl.GetString("http.auth.user.id")
+	if strings.TrimSpace(id) == "" {
+		return responder.User{}, false
+	}
+	u := responder.User{ID: id}
+	u.Email, _ = repl.GetString("http.auth.user.email")
+	u.Role, _ = repl.GetString("http.auth.user.role")
+	return u, true
+}
+
+// sweep deletes inactive threads hourly until the module context ends.
+func (h *Handler) sweep(ctx caddy.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		db, err := h.app.DB(ctx)
+		if err != nil {
+			return // context ended before the database was ready
+		}
+		n, err := deleteInactive(ctx, db, h.now(), time.Duration(h.Retention))
+		if err != nil && ctx.Err() == nil {
+			h.logger.Error("retention sweep failed", zap.Error(err))
+		} else if n > 0 {
+			h.logger.Info("deleted inactive threads", zap.Int("threads", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// deleteInactive removes threads idle for longer than retention.
+func deleteInactive(ctx context.Context, db *store.DB, now time.Time, retention time.Duration) (int, error) {
+	return (&storage{db: db}).deleteInactive(ctx, now.Add(-retention), 500)
+}
+
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,510 @@
+package chatkit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/chatkit/protocol"
+	"github.com/intellistack/intellistack/modules/chatkit/responder"
+)
+
+// turn is everything prepared before the stream starts: every check that
+// can fail runs first, so failures are still proper HTTP errors (§14).
+type turn struct {
+	thread  *threadRow
+	created bool                      // threads.create: send thread.created
+	user    *protocol.UserMessageItem // new user item to announce (create, add)
+	input   *protocol.UserMessageItem // responder input (nil after a tool call)
+	retry   bool
+	action  *protocol.CustomActionParams
+	history []protocol.Item
+	page    responder.PageContext
+}
+
+func (s *server) serveStream(w http.ResponseWriter, r *http.Request, st *storage, c *call) {
+	ctx := r.Context()
+	var threadID string
+	switch p := c.req.Params.(type) {
+	case *protocol.AddUserMessageParams:
+		threadID = p.ThreadID
+	case *protocol.RetryAfterItemParams:
+		threadID = p.ThreadID
+	case *protocol.AddClientToolOutputParams:
+		threadID = p.ThreadID
+	case *protocol.CustomActionParams:
+		threadID = p.ThreadID
+	case *protocol.ThreadIDParams:
+		threadID = p.ThreadID
+	}
+	// One turn at a time per thread on this node: a second message while a
+	// reply streams would interleave items.
+	if threadID != "" {
+		unlock, err := s.locks.lock(ctx, threadID)
+		if err != nil {
+			return // client gone while waiting
+		}
+		defer unlock()
+	}
+	t, err := s.prepare(ctx, st, c)
+	if err != nil {
+		s.writeError(w, err)
+		return
+	}
+	s.stream(w, r, st, c, t)
+}
+
+// prepare loads and checks everything, and stores the user's message.
+func (s *server) prepare(ctx context.Context, st *storage, c *call) (*turn, error) {
+	owner := c.user.ID
+	now := s.now()
+	t := &turn{page: c.page}
+	switch p := c.req.Params.(type) {
+	case *protocol.ThreadCreateParams:
+		if len(p.Input.Attachments) > 0 {
+			return nil, unsupported("attachments")
+		}
+		t.thread = &threadRow{
+			ID: protocol.NewID("thr"), Owner: owner, CreatedAt: now.UnixMilli(), LastActivityAt: now.UnixMilli(),
+			Status: protocol.Status{Type: protocol.StatusActive},
+			Metadata: ThreadMetadata{Course: c.page.Course, Stage: c.page.Stage, Lesson: c.page.Lesson,
+				URL: c.page.URL, Title: c.page.Title},
+		}
+		if err := st.createThread(ctx, t.thread); err != nil {
+			return nil, err
+		}
+		t.created = true
+		t.user = s.userItem(t.thread.ID, p.Input, now)
+	case *protocol.AddUserMessageParams:
+		th, err := s.openThread(ctx, st, owner, p.ThreadID)
+		if err != nil {
+			return nil, err
+		}
+		if len(p.Input.Attachments) > 0 {
+			return nil, unsupported("attachments")
+		}
+		t.thread = th
+		if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+			return nil, err
+		}
+		t.user = s.userItem(th.ID, p.Input, now)
+	case *protocol.RetryAfterItemParams:
+		th, err := s.openThread(ctx, st, owner, p.ThreadID)
+		if err != nil {
+			return nil, err
+		}
+		t.thread = th
+		it, err := st.getItem(ctx, th.ID, p.ItemID)
+		if errors.Is(err, errNotFound) || (err == nil && protocol.Hidden(it.Item.ItemType())) {
+			return nil, notFound("item")
+		}
+		if err != nil {
+			return nil, err
+		}
+		um, ok := it.Item.(*protocol.UserMessageItem)
+		if !ok {
+			return nil, protocol.BadRequest("params.item_id must name a user message")
+		}
+		if err := st.deleteItemsAfter(ctx, th.ID, it.Seq); err != nil {
+			return nil, err
+		}
+		if t.history, err = s.history(ctx, st, th.ID, um.ID); err != nil {
+			return nil, err
+		}
+		t.input, t.retry = um, true
+	case *protocol.AddClientToolOutputParams:
+		th, err := s.openThread(ctx, st, owner, p.ThreadID)
+		if err != nil {
+			return nil, err
+		}
+		t.thread = th
+		recent, err := st.recentItems(ctx, th.ID, 1)
+		if err != nil {
+			return nil, err
+		}
+		var call *protocol.ClientToolCallItem
+		if len(recent) == 1 {
+			call, _ = recent[0].Item.(*protocol.ClientToolCallItem)
+		}
+		if call == nil || call.Status == "completed" {
+			return nil, protocol.Errorf(http.StatusConflict, "no_pending_tool_call", "the thread has no pending client tool call")
+		}
+		call.Status, call.Output = "completed", p.Result
+		if err := st.saveItem(ctx, th.ID, call, now); err != nil {
+			return nil, err
+		}
+		if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+			return nil, err
+		}
+	case *protocol.CustomActionParams:
+		th, err := s.openThread(ctx, st, owner, p.ThreadID)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := s.responder.(responder.ActionHandler); !ok {
+			return nil, unsupported(c.req.Type)
+		}
+		if p.ItemID != "" {
+			if _, err := st.getItem(ctx, th.ID, p.ItemID); err != nil {
+				if errors.Is(err, errNotFound) {
+					return nil, notFound("item")
+				}
+				return nil, err
+			}
+		}
+		t.thread, t.action = th, p
+		var err2 error
+		if t.history, err2 = s.history(ctx, st, th.ID, ""); err2 != nil {
+			return nil, err2
+		}
+	case *protocol.ThreadIDParams: // threads.add_structured_input
+		if _, err := st.getThread(ctx, owner, p.ThreadID); err != nil {
+			return nil, err
+		}
+		return nil, unsupported(c.req.Type)
+	default:
+		return nil, unsupported(c.req.Type)
+	}
+	if t.user != nil {
+		var pageJSON []byte
+		if !c.page.Empty() {
+			pageJSON, _ = json.Marshal(c.page)
+		}
+		if err := st.addItem(ctx, t.thread.ID, t.user, now, pageJSON); err != nil {
+			return nil, err
+		}
+		t.input = t.user
+	}
+	if t.page.Empty() {
+		m := t.thread.Metadata
+		t.page = responder.PageContext{URL: m.URL, Title: m.Title, Course: m.Course, Stage: m.Stage, Lesson: m.Lesson}
+	}
+	return t, nil
+}
+
+// openThread loads a thread that may receive a new turn.
+func (s *server) openThread(ctx context.Context, st *storage, owner, id string) (*threadRow, error) {
+	th, err := st.getThread(ctx, owner, id)
+	if err != nil {
+		return nil, err
+	}
+	if th.Status.Type == protocol.StatusLocked || th.Status.Type == protocol.StatusClosed {
+		return nil, protocol.Errorf(http.StatusConflict, "thread_"+th.Status.Type, "the thread is %s", th.Status.Type)
+	}
+	return th, nil
+}
+
+// history returns the latest items, oldest first, stopping before the item
+// named by upTo when it is given.
+func (s *server) history(ctx context.Context, st *storage, threadID, upTo string) ([]protocol.Item, error) {
+	rows, err := st.recentItems(ctx, threadID, s.historyItems+1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.Item, 0, len(rows))
+	for _, r := range rows {
+		if upTo != "" && r.Item.ItemID() == upTo {
+			break
+		}
+		out = append(out, r.Item)
+	}
+	if len(out) > s.historyItems {
+		out = out[len(out)-s.historyItems:]
+	}
+	return out, nil
+}
+
+func (s *server) userItem(threadID string, in protocol.UserMessageInput, now time.Time) *protocol.UserMessageItem {
+	return &protocol.UserMessageItem{
+		ID: protocol.NewID("msg"), ThreadID: threadID, CreatedAt: protocol.NewTime(now),
+		Content: in.Content, Attachments: []json.RawMessage{}, QuotedText: in.QuotedText,
+		InferenceOptions: in.InferenceOptions,
+	}
+}
+
+// stream runs the SSE part of a turn.
+func (s *server) stream(w http.ResponseWriter, r *http.Request, st *storage, c *call, t *turn) {
+	begin := s.now()
+	sse, err := protocol.StartSSE(w)
+	// Request work runs on the request's context (cancelled when the client
+	// goes), never on the module's, which a config reload cancels.
+	ctx, cancel := context.WithTimeout(r.Context(), s.maxStream)
+	defer cancel()
+	ss := &session{srv: s, st: st, sse: sse, ctx: ctx, thread: t.thread, owner: c.user.ID,
+		pending: map[string]*protocol.AssistantMessageItem{}, begin: begin, writeErr: err}
+	if t.user != nil {
+		ss.usage.Messages = 1
+	}
+	if t.created {
+		ss.write(protocol.ThreadCreated{Thread: t.thread.wire()})
+	}
+	if t.user != nil {
+		ss.write(protocol.ItemDone{Item: t.user})
+	}
+	ss.write(protocol.StreamOptions{AllowCancel: true})
+
+	req := &responder.Request{
+		ThreadID: t.thread.ID, Title: t.thread.Title, History: t.history, Input: t.input, Retry: t.retry,
+		User: c.user, Page: t.page, Locale: c.locale,
+	}
+	if ss.writeErr == nil {
+		if t.action != nil {
+			err = s.responder.(responder.ActionHandler).HandleAction(ctx, req, t.action.Action, t.action.ItemID, ss)
+		} else {
+			err = s.responder.Respond(ctx, req, ss)
+		}
+	}
+	ss.finish(r.Context(), err)
+}
+
+// session is the Stream a responder writes to: it persists items as their
+// done events pass, remembers pending assistant messages for cancellation,
+// and writes one SSE frame per event.
+type session struct {
+	srv      *server
+	st       *storage
+	sse      *protocol.SSEWriter
+	ctx      context.Context
+	thread   *threadRow
+	owner    string
+	pending  map[string]*protocol.AssistantMessageItem
+	order    []string // pending ids in the order they were added
+	begin    time.Time
+	first    time.Time // first text delta
+	writeErr error
+	titleSet bool
+	usage    usageDelta
+}
+
+var errStreamClosed = errors.New("chatkit: the stream is closed")
+
+// dbCtx bounds a write that must complete even when the client has gone:
+// an item whose done event was produced is stored.
+func (ss *session) dbCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ss.ctx), ss.srv.dbTimeout)
+}
+
+func (ss *session) write(ev protocol.Event) {
+	if ss.writeErr != nil {
+		return
+	}
+	ss.writeErr = ss.sse.Write(ev)
+}
+
+// Emit implements responder.Stream.
+func (ss *session) Emit(ev protocol.Event) error {
+	if err := ss.ctx.Err(); err != nil {
+		return err
+	}
+	if ss.writeErr != nil {
+		return ss.writeErr
+	}
+	now := ss.srv.now()
+	send := true
+	switch e := ev.(type) {
+	case protocol.ItemAdded:
+		if e.Item == nil || e.Item.ItemID() == "" {
+			return errors.New("chatkit: thread.item.added needs an item with an id")
+		}
+		if am, ok := e.Item.(*protocol.AssistantMessageItem); ok {
+			ss.fill(am, now)
+			ss.pending[am.ID] = am.Clone()
+			ss.order = append(ss.order, am.ID)
+		}
+		send = !protocol.Hidden(e.Item.ItemType())
+	case protocol.ItemUpdated:
+		if p := ss.pending[e.ItemID]; p != nil {
+			protocol.ApplyUpdate(p, e.Update)
+		}
+		if _, ok := e.Update.(protocol.TextDelta); ok && ss.first.IsZero() {
+			ss.first = now
+		}
+	case protocol.ItemDone:
+		if e.Item == nil || e.Item.ItemID() == "" {
+			return errors.New("chatkit: thread.item.done needs an item with an id")
+		}
+		if am, ok := e.Item.(*protocol.AssistantMessageItem); ok {
+			ss.fill(am, now)
+			ss.usage.Replies++
+		}
+		if err := ss.persist(e.Item, now); err != nil {
+			return err
+		}
+		delete(ss.pending, e.Item.ItemID())
+		// Hidden items are stored for the model, never streamed (§5.1).
+		send = !protocol.Hidden(e.Item.ItemType())
+	case protocol.ItemReplaced:
+		if e.Item == nil || e.Item.ItemID() == "" {
+			return errors.New("chatkit: thread.item.replaced needs an item with an id")
+		}
+		ctx, cancel := ss.dbCtx()
+		err := ss.st.saveItem(ctx, ss.thread.ID, e.Item, now)
+		cancel()
+		if err != nil {
+			return err
+		}
+		send = !protocol.Hidden(e.Item.ItemType())
+	case protocol.ItemRemoved:
+		delete(ss.pending, e.ItemID)
+		ctx, cancel := ss.dbCtx()
+		err := ss.st.deleteItem(ctx, ss.thread.ID, e.ItemID)
+		cancel()
+		if err != nil {
+			return err
+		}
+	case protocol.ErrorEvent:
+		ss.usage.Errors++
+	case protocol.ProgressUpdate, protocol.ClientEffect, protocol.Notice:
+	default:
+		return fmt.Errorf("chatkit: responders may not emit %s events", ev.EventType())
+	}
+	if send {
+		ss.write(ev)
+	}
+	if ss.titleSet && ss.writeErr == nil {
+		ss.titleSet = false
+		ss.write(protocol.ThreadUpdated{Thread: ss.thread.wire()})
+	}
+	return ss.writeErr
+}
+
+func (ss *session) fill(am *protocol.AssistantMessageItem, now time.Time) {
+	if am.ThreadID == "" {
+		am.ThreadID = ss.thread.ID
+	}
+	if am.CreatedAt.IsZero() {
+		am.CreatedAt = protocol.NewTime(now)
+	}
+}
+
+func (ss *session) persist(it protocol.Item, now time.Time) error {
+	ctx, cancel := ss.dbCtx()
+	defer cancel()
+	return ss.st.saveItem(ctx, ss.thread.ID, it, now)
+}
+
+// NewItemID implements responder.Stream.
+func (ss *session) NewItemID(prefix string) string {
+	if prefix == "" {
+		prefix = "msg"
+	}
+	return protocol.NewID(prefix)
+}
+
+// Now implements responder.Stream.
+func (ss *session) Now() time.Time { return ss.srv.now() }
+
+// ThreadID implements responder.Stream.
+func (ss *session) ThreadID() string { return ss.thread.ID }
+
+// SetTitle implements responder.Stream: the title is stored now and
+// announced after the current event.
+func (ss *session) SetTitle(title string) {
+	title = capBytes(strings.TrimSpace(title), maxTitleBytes)
+	if title == ss.thread.Title {
+		return
+	}
+	ctx, cancel := ss.dbCtx()
+	defer cancel()
+	if err := ss.st.updateTitle(ctx, ss.owner, ss.thread.ID, title, ss.srv.now()); err != nil {
+		ss.srv.logger.Error("saving thread title", zap.Error(err))
+		return
+	}
+	ss.thread.Title = title
+	ss.titleSet = true
+}
+
+// finish ends the turn: cancellation persistence, error events, leftover
+// pending items, usage.
+func (ss *session) finish(reqCtx context.Context, err error) {
+	now := ss.srv.now()
+	switch {
+	case reqCtx.Err() != nil || ss.writeErr != nil:
+		// The client went away (stop button, closed tab): keep what it saw.
+		ss.usage.Cancelled++
+		ss.savePartial(now, false)
+	case ss.ctx.Err() != nil:
+		// max_stream_duration: the client is still there, so it gets the
+		// partial reply as done items and an error it can retry from.
+		ss.usage.Errors++
+		ss.savePartial(now, true)
+		ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeCustom,
+			Message: "The reply took too long and was stopped.", AllowRetry: true})
+	case err != nil:
+		ss.usage.Errors++
+		for _, id := range ss.order {
+			if _, ok := ss.pending[id]; ok {
+				ss.write(protocol.ItemRemoved{ItemID: id})
+			}
+		}
+		if ue, ok := responder.AsUserError(err); ok {
+			ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeCustom, Message: ue.Message, AllowRetry: ue.AllowRetry})
+		} else {
+			ss.srv.logger.Error("responder failed", zap.String("thread", ss.thread.ID), zap.Error(err))
+			ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeStream, AllowRetry: true})
+		}
+	default:
+		// A responder that returned without closing a message: close it.
+		for _, id := range ss.order {
+			if p, ok := ss.pending[id]; ok {
+				if ss.persist(p, now) == nil {
+					ss.write(protocol.ItemDone{Item: p})
+					ss.usage.Replies++
+				}
+				delete(ss.pending, id)
+			}
+		}
+	}
+	if ss.titleSet {
+		ss.write(protocol.ThreadUpdated{Thread: ss.thread.wire()})
+	}
+	if !ss.first.IsZero() {
+		ss.usage.TTFTms, ss.usage.TTFTCount = ss.first.Sub(ss.begin).Milliseconds(), 1
+	}
+	if ss.usage.Replies > 0 {
+		ss.usage.ReplyMS, ss.usage.ReplyCount = now.Sub(ss.begin).Milliseconds(), 1
+	}
+	ctx, cancel := ss.dbCtx()
+	defer cancel()
+	if err := ss.st.addUsage(ctx, ss.owner, now, ss.usage); err != nil {
+		ss.srv.logger.Error("recording usage", zap.Error(err))
+	}
+}
+
+// savePartial stores pending assistant messages that have text, then a
+// hidden note so the next turn does not resume the old answer (§1.7).
+func (ss *session) savePartial(now time.Time, announce bool) {
+	saved := 0
+	for _, id := range ss.order {
+		p, ok := ss.pending[id]
+		if !ok {
+			continue
+		}
+		delete(ss.pending, id)
+		if strings.TrimSpace(p.Text()) == "" {
+			if announce {
+				ss.write(protocol.ItemRemoved{ItemID: id})
+			}
+			continue
+		}
+		if err := ss.persist(p, now); err != nil {
+			ss.srv.logger.Error("saving a stopped reply", zap.Error(err))
+			continue
+		}
+		saved++
+		if announce {
+			ss.write(protocol.ItemDone{Item: p})
+		}
+	}
+	note := &protocol.SDKHiddenContextItem{ID: protocol.NewID("shcx"), ThreadID: ss.thread.ID,
+		CreatedAt: protocol.NewTime(now), Content: cancelledNote}
+	if err := ss.persist(note, now); err != nil {
+		ss.srv.logger.Error("saving the cancellation note", zap.Error(err))
+	}
+}

@@ -1,0 +1,173 @@
+package chatkit
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/chatkit/protocol"
+	"github.com/intellistack/intellistack/modules/store"
+)
+
+func init() {
+	caddy.RegisterModule(Usage{})
+}
+
+// Usage answers GET requests with the chat usage per user per UTC day
+// (messages, replies, errors, cancelled replies, average time to first
+// token and reply time), for admins only: {http.auth.user.role} must
+// include AdminRole, else 403 (401 without a user).
+//
+//	GET <path>?from=2026-01-01&to=2026-01-31&user=<id>
+//	→ {"from":"…","to":"…","data":[{"user","day","messages",…}]}
+//
+// from and to default to the last 30 days; user to everyone.
+//
+//	chatkit_usage [<matcher>] {
+//		admin_role <role>
+//	}
+type Usage struct {
+	// AdminRole is the role allowed to read usage. Default: admin.
+	AdminRole string `json:"admin_role,omitempty"`
+
+	app    *store.App
+	logger *zap.Logger
+	now    func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (Usage) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.chatkit_usage",
+		New: func() caddy.Module { return new(Usage) },
+	}
+}
+
+// Provision finds the database.
+func (u *Usage) Provision(ctx caddy.Context) error {
+	u.logger = ctx.Logger()
+	if u.AdminRole == "" {
+		u.AdminRole = "admin"
+	}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	app, err := store.GetApp(ctx)
+	if err != nil {
+		return err
+	}
+	u.app = app
+	return nil
+}
+
+const maxUsageRows = 10000
+
+// ServeHTTP answers the query.
+func (u *Usage) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeProtocolError(w, protocol.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use GET"))
+		return nil
+	}
+	user, ok := userFromRequest(r)
+	if !ok {
+		writeProtocolError(w, protocol.Errorf(http.StatusUnauthorized, "unauthenticated", "sign in first"))
+		return nil
+	}
+	if !hasRole(user.Role, u.AdminRole) {
+		writeProtocolError(w, protocol.Errorf(http.StatusForbidden, "forbidden", "usage is for admins only"))
+		return nil
+	}
+	q := r.URL.Query()
+	today := u.now().UTC()
+	from, to := today.AddDate(0, 0, -29).Format(time.DateOnly), today.Format(time.DateOnly)
+	for _, p := range []struct {
+		key string
+		dst *string
+	}{{"from", &from}, {"to", &to}} {
+		if v := q.Get(p.key); v != "" {
+			if _, err := time.Parse(time.DateOnly, v); err != nil {
+				writeProtocolError(w, protocol.BadRequest("%s must be a date like 2026-01-31", p.key))
+				return nil
+			}
+			*p.dst = v
+		}
+	}
+	limit := maxUsageRows
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			writeProtocolError(w, protocol.BadRequest("limit must be a positive integer"))
+			return nil
+		}
+		limit = min(n, maxUsageRows)
+	}
+	db, err := u.app.DB(r.Context())
+	if err != nil {
+		writeProtocolError(w, protocol.Errorf(http.StatusServiceUnavailable, "unavailable", "the database is not available"))
+		return nil
+	}
+	rows, err := (&storage{db: db}).usage(r.Context(), q.Get("user"), from, to, limit)
+	if err != nil {
+		u.logger.Error("reading usage", zap.Error(err))
+		writeProtocolError(w, protocol.Errorf(http.StatusInternalServerError, "internal", "internal error"))
+		return nil
+	}
+	return writeJSON(w, struct {
+		From string     `json:"from"`
+		To   string     `json:"to"`
+		Data []UsageRow `json:"data"`
+	}{from, to, rows})
+}
+
+// hasRole reports whether a role value (one role, or several separated by
+// commas or spaces) includes want.
+func hasRole(roles, want string) bool {
+	for _, r := range strings.FieldsFunc(roles, func(c rune) bool { return c == ',' || c == ' ' }) {
+		if r == want {
+			return true
+		}
+	}
+	return false
+}
+
+func parseUsage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	u := new(Usage)
+	err := u.UnmarshalCaddyfile(h.Dispenser)
+	return u, err
+}
+
+// UnmarshalCaddyfile parses the syntax shown on Usage.
+func (u *Usage) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "admin_role":
+			if !d.Args(&u.AdminRole) {
+				return d.ArgErr()
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized subdirective: %s", d.Val())
+		}
+	}
+	return nil
+}
+
+var (
+	_ caddy.Provisioner           = (*Usage)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Usage)(nil)
+	_ caddyfile.Unmarshaler       = (*Usage)(nil)
+)
