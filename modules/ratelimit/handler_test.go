@@ -1,0 +1,71 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// brokenLimiter is a store that cannot answer (the database is down).
+type brokenLimiter struct{ Limiter }
+
+func (brokenLimiter) Allow(context.Context, string) (Decision, error) {
+	return Decision{}, errors.New("connection refused")
+}
+
+func serve(h *Handler, user string) (*httptest.ResponseRecorder, bool) {
+	req := httptest.NewRequest(http.MethodPost, "/chat", nil)
+	repl := caddyhttp.NewTestReplacer(req)
+	if user != "" {
+		repl.Set("http.auth.user.id", user)
+	}
+	req = req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl))
+	w := httptest.NewRecorder()
+	called := false
+	_ = h.ServeHTTP(w, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		called = true
+		return nil
+	}))
+	return w, called
+}
+
+// When the store cannot answer, requests are refused with 503 and a JSON
+// body, or admitted with fail_open; never a 500 or a panic.
+func TestStoreDown(t *testing.T) {
+	h := &Handler{Key: "{http.auth.user.id}", limiter: brokenLimiter{}, logger: zap.NewNop()}
+	w, called := serve(h, "u")
+	if called || w.Code != http.StatusServiceUnavailable || w.Header().Get("Content-Type") != "application/json" ||
+		w.Header().Get("Retry-After") == "" {
+		t.Fatalf("fail closed: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	h.FailOpen = true
+	if w, called := serve(h, "u"); !called || w.Code != 200 {
+		t.Fatalf("fail open: %d called=%v", w.Code, called)
+	}
+}
+
+// The decision of an admitted request is available to the handlers after it.
+func TestDecisionInContext(t *testing.T) {
+	l, _ := NewMemoryLimiter(Config{Zone: "ctx", Limits: []Limit{{2, 60e9}}})
+	defer l.Close()
+	h := &Handler{Key: "{http.auth.user.id}", limiter: l, logger: zap.NewNop()}
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	repl := caddyhttp.NewTestReplacer(req)
+	repl.Set("http.auth.user.id", "u")
+	req = req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl))
+	var got Decision
+	var ok bool
+	_ = h.ServeHTTP(httptest.NewRecorder(), req, caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		got, ok = DecisionFromContext(r.Context())
+		return nil
+	}))
+	if !ok || !got.Allowed || got.Remaining != 1 {
+		t.Fatalf("decision = %+v, %v", got, ok)
+	}
+}
