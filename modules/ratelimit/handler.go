@@ -37,6 +37,18 @@ func init() {
 // shared by every such request would let one anonymous client starve the
 // others. Put the authentication handler before this one.
 //
+// Exempt requests (exempt_roles, exempt matchers) pass without a check and
+// without headers.
+//
+// Order: at site level the directive runs after basic_auth and forward_auth
+// (and after authentication plugins ordered next to them), before
+// request_header, encode, handle, route and the responders. Inside `route`
+// it runs where it is written, which is how the ChatKit endpoint puts it
+// after bearer_jwt.
+//
+// Time: each node uses its own clock (keep nodes NTP-synced); the database
+// store needs nothing else from them.
+//
 // Placeholders set for later handlers and logs:
 //
 //	{http.quota.limit}      the binding limit's count
