@@ -388,3 +388,28 @@ func TestExemptMatcher(t *testing.T) {
 		t.Fatal("exemption leaked into the count")
 	}
 }
+
+// A site on two addresses is one quota: Caddy copies its routes into a server
+// per listener, and both copies count together.
+func TestSiteOnTwoListenersSharesOneCount(t *testing.T) {
+	c := testutil.StartCaddy(t, `https://localhost, http://localhost {
+	route {
+		test_identity
+		request_quota {
+			key {http.auth.user.id}
+			limit 2 per 1h
+			store memory
+		}
+		respond "ok"
+	}
+}`)
+	if r := send(t, c.Client, c.URL("/"), "u", ""); r.status != 200 || r.header.Get("RateLimit-Remaining") != "1" {
+		t.Fatalf("https: %d %v", r.status, r.header)
+	}
+	if r := send(t, c.Client, c.HTTPURL("/"), "u", ""); r.status != 200 || r.header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("http: %d %v", r.status, r.header)
+	}
+	if r := send(t, c.Client, c.URL("/"), "u", ""); r.status != 429 {
+		t.Fatalf("third: %d", r.status)
+	}
+}

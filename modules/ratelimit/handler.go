@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -91,8 +92,10 @@ type Handler struct {
 	Store string `json:"store,omitempty"`
 
 	// Zone names the counters. Handlers with the same zone and store share
-	// them; by default the zone is derived from the key template, and a
-	// config in which two handlers would derive the same one is refused.
+	// them. By default the zone is derived from the key template: handlers
+	// with the same key and the same settings count together (as one site
+	// served on several addresses must), and a config in which two handlers
+	// with the same key but different settings would share is refused.
 	//
 	//	zone <name>
 	Zone string `json:"zone,omitempty"`
@@ -153,6 +156,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// Deterministic: shortest window first, whatever the config order.
 	sort.SliceStable(limits, func(i, j int) bool { return limits[i].Window < limits[j].Window })
 	h.policy = policyHeader(limits)
+	// Before loading the matchers: loading clears ExemptRaw.
+	fingerprint := h.fingerprint(limits)
 
 	h.roles = make(map[string]bool, len(h.ExemptRoles))
 	for _, r := range h.ExemptRoles {
@@ -180,7 +185,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	if err := claimZone(ctx.Context, storeKind, h.zone, h.Zone != "", spanOf(limits).window); err != nil {
+	if err := claimZone(ctx.Context, storeKind, h.zone, h.Zone != "", spanOf(limits).window, fingerprint); err != nil {
 		return err
 	}
 
@@ -277,6 +282,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return writeRefusal(w, d)
 	}
 	return next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), decisionKey{}, d)))
+}
+
+// fingerprint identifies the settings that make two handlers the same quota.
+func (h *Handler) fingerprint(limits []Limit) string {
+	roles := append([]string(nil), h.ExemptRoles...)
+	sort.Strings(roles)
+	b, _ := json.Marshal([]any{limits, roles, h.ExemptRaw, h.FailOpen})
+	return string(b)
 }
 
 // isExempt reports whether the request is never limited: its role is an
