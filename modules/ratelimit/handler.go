@@ -177,6 +177,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if storeKind == "" {
 		storeKind = "database"
 	}
+	if storeKind != "memory" && storeKind != "database" {
+		return fmt.Errorf("store: %q is not one of memory, database", h.Store)
+	}
 	h.zone = h.Zone
 	if h.zone == "" {
 		h.zone = derivedZone(h.Key)
@@ -209,8 +212,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		go l.SweepEvery(ctx, databaseSweepEvery, func(err error) {
 			h.logger.Warn("sweeping expired quota events", zap.String("zone", h.zone), zap.Error(err))
 		})
-	default:
-		return fmt.Errorf("store: %q is not one of memory, database", h.Store)
 	}
 	return nil
 }

@@ -69,3 +69,22 @@ func TestDecisionInContext(t *testing.T) {
 		t.Fatalf("decision = %+v, %v", got, ok)
 	}
 }
+
+// JSON configs get the same checks as the Caddyfile.
+func TestProvisionRejectsBadJSONConfig(t *testing.T) {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	day := []LimitConfig{{20, caddy.Duration(24 * 3600e9)}}
+	for name, h := range map[string]*Handler{
+		"no key":     {Limits: day},
+		"no limits":  {Key: "{http.auth.user.id}"},
+		"zero count": {Key: "{x}", Limits: []LimitConfig{{0, caddy.Duration(1e9)}}},
+		"no window":  {Key: "{x}", Limits: []LimitConfig{{1, 0}}},
+		"store":      {Key: "{x}", Limits: day, Store: "redis"},
+	} {
+		if err := h.Provision(ctx); err == nil {
+			t.Errorf("%s: provisioned", name)
+		}
+		h.Cleanup()
+	}
+}
