@@ -1,0 +1,349 @@
+package jwtauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Bounds of the JWKS cache.
+const (
+	maxDocumentSize = 1 << 20          // a JWKS or discovery document larger than this is refused
+	fetchTimeout    = 10 * time.Second // one discovery + JWKS round trip
+)
+
+// jwksConfig says where keys come from and how often they are refreshed.
+type jwksConfig struct {
+	jwksURL   string // explicit key URL; empty: discovered from issuer
+	issuer    string // discovery base when jwksURL is empty
+	interval  time.Duration
+	minPeriod time.Duration // at most one fetch per minPeriod for unknown kids
+}
+
+// poolKey identifies a shareable cache: everything that changes what it
+// fetches or how often.
+func (c jwksConfig) poolKey() string {
+	src := "jwks:" + c.jwksURL
+	if c.jwksURL == "" {
+		src = "issuer:" + c.issuer
+	}
+	return src + "|" + c.interval.String() + "|" + c.minPeriod.String()
+}
+
+// jwksCache holds the last-known-good key set of one JWKS source. It is
+// shared through a caddy.UsagePool, so reloads keep it; its background
+// refresher runs from the first use until the last config lets go
+// (Destruct).
+//
+// Refresh rules: periodically every interval (a Cache-Control max-age can
+// shorten it down to minPeriod, never lengthen it); on an unknown kid at
+// most once per minPeriod; one fetch at a time, whoever asks (single
+// flight); a failed fetch keeps the previous keys and logs a warning, and is
+// retried with backoff from minPeriod up to interval.
+type jwksCache struct {
+	cfg    jwksConfig
+	client *http.Client
+	now    func() time.Time
+	logger atomic.Pointer[zap.Logger]
+
+	keys atomic.Pointer[KeySet]
+
+	mu          sync.Mutex
+	inflight    chan struct{} // closed when the running fetch ends
+	lastAttempt time.Time
+	nextDue     time.Time // when the periodic refresher fetches next
+	failures    int
+	discovered  string // jwks_uri found through discovery
+	fetches     int    // attempts, for tests and the log
+
+	ctx         context.Context // lives as long as the pool entry
+	cancel      context.CancelFunc
+	loopOnce    sync.Once
+	loopStarted atomic.Bool
+	manual      bool // unit tests: no background loop
+	loopDone    chan struct{}
+}
+
+func newJWKSCache(cfg jwksConfig, logger *zap.Logger) *jwksCache {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &jwksCache{
+		cfg:      cfg,
+		client:   &http.Client{Timeout: fetchTimeout},
+		now:      time.Now,
+		ctx:      ctx,
+		cancel:   cancel,
+		loopDone: make(chan struct{}),
+	}
+	c.logger.Store(logger)
+	return c
+}
+
+// Destruct stops the refresher when no config uses the cache any more.
+func (c *jwksCache) Destruct() error {
+	c.cancel()
+	c.loopOnce.Do(func() {}) // a loop that never started must not start now
+	if c.loopStarted.Load() {
+		select {
+		case <-c.loopDone:
+		case <-time.After(fetchTimeout):
+		}
+	}
+	return nil
+}
+
+// Current returns the keys, fetching them first (single flight, rate
+// limited) when none were ever obtained. nil means there are none.
+func (c *jwksCache) Current(ctx context.Context) *KeySet {
+	if ks := c.keys.Load(); ks != nil {
+		return ks
+	}
+	c.startLoop()
+	return c.refresh(ctx, true)
+}
+
+// RefreshUnknown refreshes because a token names an unknown kid, unless a
+// fetch happened less than minPeriod ago, so a flood of made-up kids costs
+// the issuer one request per minPeriod at most.
+func (c *jwksCache) RefreshUnknown(ctx context.Context) *KeySet {
+	c.startLoop()
+	return c.refresh(ctx, true)
+}
+
+// retryAfter is how many seconds a client should wait before the next fetch
+// may run (for a 503's Retry-After).
+func (c *jwksCache) retryAfter() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wait := c.lastAttempt.Add(c.cfg.minPeriod).Sub(c.now())
+	return max(1, int((wait+time.Second-1)/time.Second))
+}
+
+// refresh fetches the JWKS unless one fetch is already running (then it
+// waits for that one) or, when limited, the last attempt is too recent. The
+// fetch itself runs on the cache's own context, so a client hanging up does
+// not abort it for everybody else.
+func (c *jwksCache) refresh(ctx context.Context, limited bool) *KeySet {
+	c.mu.Lock()
+	if ch := c.inflight; ch != nil {
+		c.mu.Unlock()
+		return c.wait(ctx, ch)
+	}
+	if limited && !c.lastAttempt.IsZero() && c.now().Sub(c.lastAttempt) < c.cfg.minPeriod {
+		c.mu.Unlock()
+		return c.keys.Load()
+	}
+	ch := make(chan struct{})
+	c.inflight = ch
+	c.lastAttempt = c.now()
+	c.fetches++
+	c.mu.Unlock()
+
+	go func() {
+		defer close(ch)
+		c.fetchOnce()
+	}()
+	return c.wait(ctx, ch)
+}
+
+func (c *jwksCache) wait(ctx context.Context, ch chan struct{}) *KeySet {
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+	return c.keys.Load()
+}
+
+// fetchOnce does one discovery (when needed) and JWKS fetch and records the
+// outcome. Called only by refresh, which guarantees one at a time.
+func (c *jwksCache) fetchOnce() {
+	ctx, cancel := context.WithTimeout(c.ctx, fetchTimeout)
+	defer cancel()
+	ks, maxAge, err := c.fetch(ctx)
+
+	c.mu.Lock()
+	defer func() {
+		c.inflight = nil
+		c.mu.Unlock()
+	}()
+	now := c.now()
+	if err != nil {
+		c.failures++
+		backoff := c.cfg.minPeriod << min(c.failures-1, 16)
+		c.nextDue = now.Add(min(backoff, c.cfg.interval))
+		if c.ctx.Err() == nil {
+			msg := "fetching JWKS failed; keeping the last known keys"
+			if c.keys.Load() == nil {
+				msg = "fetching JWKS failed; no keys yet, requests get 503"
+			}
+			c.logger.Load().Warn(msg, zap.String("source", c.source()), zap.Int("consecutive_failures", c.failures), zap.Error(err))
+		}
+		return
+	}
+	c.failures = 0
+	c.keys.Store(ks)
+	next := c.cfg.interval
+	if maxAge >= 0 {
+		next = min(max(maxAge, c.cfg.minPeriod), c.cfg.interval)
+	}
+	c.nextDue = now.Add(next)
+}
+
+func (c *jwksCache) source() string {
+	if c.cfg.jwksURL != "" {
+		return c.cfg.jwksURL
+	}
+	return c.cfg.issuer
+}
+
+// fetch gets the key set; maxAge is the response's Cache-Control max-age
+// (-1 when absent).
+func (c *jwksCache) fetch(ctx context.Context) (*KeySet, time.Duration, error) {
+	url := c.cfg.jwksURL
+	if url == "" {
+		c.mu.Lock()
+		url = c.discovered
+		c.mu.Unlock()
+		if url == "" {
+			found, err := c.discover(ctx)
+			if err != nil {
+				return nil, -1, err
+			}
+			c.mu.Lock()
+			c.discovered = found
+			c.mu.Unlock()
+			url = found
+		}
+	}
+	body, header, err := c.get(ctx, url)
+	if err != nil {
+		return nil, -1, err
+	}
+	ks, err := parseKeySet(body)
+	if err != nil {
+		return nil, -1, err
+	}
+	return ks, cacheMaxAge(header.Get("Cache-Control")), nil
+}
+
+// discover reads jwks_uri from the issuer's OpenID Provider metadata
+// (OpenID Connect Discovery 1.0 §4), checking that the document is the
+// issuer's own (§4.3).
+func (c *jwksCache) discover(ctx context.Context) (string, error) {
+	body, _, err := c.get(ctx, strings.TrimSuffix(c.cfg.issuer, "/")+"/.well-known/openid-configuration")
+	if err != nil {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	var meta struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &meta); err != nil {
+		return "", fmt.Errorf("discovery: %w", err)
+	}
+	if strings.TrimSuffix(meta.Issuer, "/") != strings.TrimSuffix(c.cfg.issuer, "/") {
+		return "", fmt.Errorf("discovery: metadata names issuer %q, expected %q", meta.Issuer, c.cfg.issuer)
+	}
+	if !strings.HasPrefix(meta.JWKSURI, "https://") && !strings.HasPrefix(meta.JWKSURI, "http://") {
+		return "", errors.New("discovery: metadata has no http(s) jwks_uri")
+	}
+	return meta.JWKSURI, nil
+}
+
+func (c *jwksCache) get(ctx context.Context, url string) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(body) > maxDocumentSize {
+		return nil, nil, fmt.Errorf("GET %s: document larger than %d bytes", url, maxDocumentSize)
+	}
+	return body, resp.Header, nil
+}
+
+// cacheMaxAge reads max-age from a Cache-Control value: no-store and
+// no-cache count as 0, absence as -1.
+func cacheMaxAge(v string) time.Duration {
+	age := time.Duration(-1)
+	for _, d := range strings.Split(v, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		switch {
+		case d == "no-store" || d == "no-cache":
+			return 0
+		case strings.HasPrefix(d, "max-age="):
+			if n, err := strconv.ParseInt(strings.Trim(d[len("max-age="):], `"`), 10, 64); err == nil && n >= 0 {
+				age = time.Duration(min(n, 1<<30)) * time.Second
+			}
+		}
+	}
+	return age
+}
+
+// startLoop starts the periodic refresher on first use, so a config that is
+// only validated (caddy validate) never touches the network.
+func (c *jwksCache) startLoop() {
+	if c.manual {
+		return
+	}
+	c.loopOnce.Do(func() {
+		c.loopStarted.Store(true)
+		go c.loop()
+	})
+}
+
+// loop refreshes when due until the cache is destructed.
+func (c *jwksCache) loop() {
+	defer close(c.loopDone)
+	for {
+		c.mu.Lock()
+		wait := c.nextDue.Sub(c.now())
+		if c.nextDue.IsZero() {
+			wait = c.cfg.minPeriod // the first fetch is on its way
+		}
+		c.mu.Unlock()
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-c.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue // re-check: a kid-triggered fetch may have moved nextDue
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.refresh(c.ctx, false)
+	}
+}
+
+// attempts reports the number of fetch attempts so far (tests).
+func (c *jwksCache) attempts() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fetches
+}

@@ -1,0 +1,463 @@
+// Package jwtauth is bearer_jwt: Caddy authentication by OAuth 2.0 bearer
+// JWTs (RFC 6750, RFC 9068) checked against a JWKS, for routes whose
+// backends must only see signed-in users and must know who they are.
+package jwtauth
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func init() {
+	caddy.RegisterModule(Provider{})
+}
+
+// Defaults.
+const (
+	defaultLeeway          = 30 * time.Second
+	defaultRefresh         = 5 * time.Minute
+	defaultMinRefresh      = 30 * time.Second
+	defaultTokenCacheSize  = 10000
+	maxLeeway              = 5 * time.Minute
+	defaultHeaderID        = "X-User-Id"
+	defaultHeaderEmail     = "X-User-Email"
+	defaultHeaderRole      = "X-User-Role"
+	defaultHeaderVerified  = "X-User-Email-Verified"
+	refusalVar             = "bearer_jwt_refusal"
+	standardMetadataFields = "email role email_verified scope client_id"
+)
+
+// jwksPool shares JWKS caches between providers and across config reloads.
+var jwksPool = caddy.NewUsagePool()
+
+// Provider authenticates requests carrying `Authorization: Bearer <JWT>`.
+// It is the `bearer_jwt` provider of Caddy's `authentication` handler; the
+// `bearer_jwt` Caddyfile directive sets both up together with
+// `bearer_jwt_errors`, which turns refusals into JSON answers.
+//
+// A token is accepted when it is a compact JWS signed with an allowed
+// algorithm by a key of the issuer's JWKS, is within exp/nbf/iat (with
+// leeway), names the configured issuer and audience, and has sub and exp.
+// A valid token without a required role or verified email is refused with
+// 403. Keys are fetched lazily on the first request, refreshed periodically
+// and when a token names an unknown kid, and shared across reloads.
+//
+// Every request first loses any client-sent identity headers (X-User-Id,
+// X-User-Email, X-User-Role, X-User-Email-Verified and the configured
+// names), so a client can never speak for itself to a backend; with
+// header_up they are then set from the token.
+//
+// On success it sets these placeholders:
+//
+//	{http.auth.user.id}              the sub claim
+//	{http.auth.user.email}           email
+//	{http.auth.user.email_verified}  true or false
+//	{http.auth.user.role}            role (several joined with ",")
+//	{http.auth.user.scope}           scope (space-separated)
+//	{http.auth.user.client_id}       client_id, else azp
+//	{http.auth.user.<claim>}         each configured custom claim
+type Provider struct {
+	// The issuer URL. Tokens must carry exactly this `iss`. Without
+	// jwks_url, keys come from the `jwks_uri` of the issuer's
+	// `<issuer>/.well-known/openid-configuration`, discovered on the first
+	// request that needs keys (and retried until it works).
+	//
+	//	issuer <url>
+	Issuer string `json:"issuer,omitempty"`
+
+	// Where keys come from, overriding discovery. With issuer also set,
+	// `iss` is still checked; without it, `iss` is not checked.
+	//
+	//	jwks_url <url>
+	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// Accepted audiences: the token's `aud` must contain one of them. When
+	// empty, `aud` is not checked.
+	//
+	//	audience <aud...>
+	Audience []string `json:"audience,omitempty"`
+
+	// Roles of which the token's `role` claim must hold at least one (403
+	// otherwise). A comma-separated role claim counts as several roles.
+	//
+	//	require_role <roles...>
+	RequireRoles []string `json:"require_roles,omitempty"`
+
+	// Refuse (403) tokens whose `email_verified` is not true.
+	//
+	//	require_verified_email
+	RequireVerifiedEmail bool `json:"require_verified_email,omitempty"`
+
+	// Send the identity upstream as request headers: X-User-Id,
+	// X-User-Email, X-User-Role and X-User-Email-Verified unless renamed
+	// with header_names. Client-sent copies are removed either way.
+	//
+	//	header_up
+	HeaderUp bool `json:"header_up,omitempty"`
+
+	// Header names by field: `id`, `email`, `role`, `email_verified`,
+	// `scope`, `client_id` or a configured custom claim. Entries rename the
+	// four default headers or add more. Every name here is also stripped
+	// from incoming requests.
+	//
+	//	header_up {
+	//		<field> <header-name>
+	//	}
+	HeaderNames map[string]string `json:"header_names,omitempty"`
+
+	// JWS algorithms accepted. `none` and HMAC (HS256…) are refused at
+	// config time: a public JWKS cannot hold a secret. Default: [RS256]
+	//
+	//	allowed_algorithms <algs...>
+	AllowedAlgorithms []string `json:"allowed_algorithms,omitempty"`
+
+	// Clock skew tolerated on exp, nbf and iat, at most 5m. Default: 30s
+	//
+	//	leeway <duration>
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
+
+	// Custom claims exposed as {http.auth.user.<name>} (strings as they
+	// are, other JSON values as JSON text), such as a student's `stage`.
+	//
+	//	claim <names...>
+	Claims []string `json:"claims,omitempty"`
+
+	// How often keys are refreshed; a JWKS response's Cache-Control
+	// max-age may shorten this, never lengthen it. Verified tokens are
+	// cached no longer than this either. Default: 5m
+	//
+	//	refresh_interval <duration>
+	RefreshInterval caddy.Duration `json:"refresh_interval,omitempty"`
+
+	// The least time between two fetches triggered by tokens naming an
+	// unknown key, so a flood of made-up kids cannot hammer the issuer;
+	// also the first retry delay after a failed fetch. Default: 30s
+	//
+	//	min_refresh_interval <duration>
+	MinRefreshInterval caddy.Duration `json:"min_refresh_interval,omitempty"`
+
+	// How many verified tokens are remembered (by SHA-256) to skip the
+	// signature check on repeat requests; -1 disables. Default: 10000
+	//
+	//	token_cache_size <n>
+	TokenCacheSize int `json:"token_cache_size,omitempty"`
+
+	verifier *Verifier
+	keys     *jwksCache
+	poolKey  string
+	cache    *tokenCache
+	cacheTTL time.Duration
+	strip    []string        // canonical names of identity headers
+	headers  []headerMapping // header_up fields, in a stable order
+	now      func() time.Time
+	logger   *zap.Logger
+}
+
+// headerMapping is one header_up field and the header it goes to.
+type headerMapping struct {
+	field  string
+	header string // canonical
+}
+
+// verdict is the outcome for one token under this provider's settings,
+// computed once and cached: the user for the placeholders, the header_up
+// values, or the 403 refusal.
+type verdict struct {
+	user    caddyauth.User
+	headers []headerValue
+	refusal *Refusal
+	expiry  time.Time
+}
+
+type headerValue struct{ name, value string }
+
+// refusalRecord is what a refusing provider leaves for bearer_jwt_errors.
+type refusalRecord struct {
+	*Refusal
+	retryAfter int
+}
+
+// CaddyModule returns the Caddy module information.
+func (Provider) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.authentication.providers.bearer_jwt",
+		New: func() caddy.Module { return new(Provider) },
+	}
+}
+
+// Provision resolves {env.*} placeholders, applies defaults and takes (or
+// shares) the JWKS cache. It does no network I/O.
+func (p *Provider) Provision(ctx caddy.Context) error {
+	p.logger = ctx.Logger()
+	p.now = time.Now
+	repl := caddy.NewReplacer()
+	p.Issuer = repl.ReplaceKnown(p.Issuer, "")
+	p.JWKSURL = repl.ReplaceKnown(p.JWKSURL, "")
+	for i, a := range p.Audience {
+		p.Audience[i] = repl.ReplaceKnown(a, "")
+	}
+	algs := p.AllowedAlgorithms
+	if len(algs) == 0 {
+		algs = []string{"RS256"}
+	}
+	allowed := make(map[string]bool, len(algs))
+	for _, a := range algs {
+		allowed[a] = supportedAlgorithms[a] // Validate reports the others
+	}
+	leeway := defaultLeeway
+	if p.Leeway != nil {
+		leeway = time.Duration(*p.Leeway)
+	}
+	refresh := cmpOr(time.Duration(p.RefreshInterval), defaultRefresh)
+	minRefresh := cmpOr(time.Duration(p.MinRefreshInterval), defaultMinRefresh)
+
+	if p.Issuer != "" || p.JWKSURL != "" {
+		cfg := jwksConfig{jwksURL: p.JWKSURL, issuer: p.Issuer, interval: refresh, minPeriod: min(minRefresh, refresh)}
+		p.poolKey = cfg.poolKey()
+		val, _, err := jwksPool.LoadOrNew(p.poolKey, func() (caddy.Destructor, error) {
+			return newJWKSCache(cfg, p.logger), nil
+		})
+		if err != nil {
+			return err
+		}
+		p.keys = val.(*jwksCache)
+		p.keys.logger.Store(p.logger) // the newest config's logger reports
+	}
+
+	p.verifier = &Verifier{
+		Issuer:     p.Issuer,
+		Audiences:  p.Audience,
+		Algorithms: allowed,
+		Leeway:     leeway,
+		Claims:     p.Claims,
+		Now:        func() time.Time { return p.now() },
+	}
+	if p.keys != nil {
+		p.verifier.Keys = p.keys
+	}
+	size := p.TokenCacheSize
+	if size == 0 {
+		size = defaultTokenCacheSize
+	}
+	p.cache = newTokenCache(size)
+	p.cacheTTL = refresh
+
+	p.setupHeaders()
+	return nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// setupHeaders builds the strip list and the header_up mappings.
+func (p *Provider) setupHeaders() {
+	names := map[string]string{
+		"id":             defaultHeaderID,
+		"email":          defaultHeaderEmail,
+		"role":           defaultHeaderRole,
+		"email_verified": defaultHeaderVerified,
+	}
+	strip := []string{defaultHeaderID, defaultHeaderEmail, defaultHeaderRole, defaultHeaderVerified}
+	for field, name := range p.HeaderNames {
+		names[field] = name
+		strip = append(strip, name)
+	}
+	p.strip = p.strip[:0]
+	seen := map[string]bool{}
+	for _, s := range strip {
+		c := http.CanonicalHeaderKey(s)
+		if !seen[c] {
+			seen[c] = true
+			p.strip = append(p.strip, c)
+		}
+	}
+	p.headers = p.headers[:0]
+	for _, field := range sortedKeys(names) {
+		p.headers = append(p.headers, headerMapping{field: field, header: http.CanonicalHeaderKey(names[field])})
+	}
+}
+
+var (
+	claimNameRE  = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+	headerNameRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+)
+
+// Validate checks the configuration; it changes nothing.
+func (p *Provider) Validate() error {
+	if p.Issuer == "" && p.JWKSURL == "" {
+		return fmt.Errorf("bearer_jwt: issuer or jwks_url is required")
+	}
+	for name, u := range map[string]string{"issuer": p.Issuer, "jwks_url": p.JWKSURL} {
+		if u == "" {
+			continue
+		}
+		parsed, err := url.Parse(u)
+		if err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			return fmt.Errorf("bearer_jwt: %s %q is not an http(s) URL", name, u)
+		}
+	}
+	for _, a := range p.AllowedAlgorithms {
+		if !supportedAlgorithms[a] {
+			if strings.EqualFold(a, "none") || strings.HasPrefix(strings.ToUpper(a), "HS") {
+				return fmt.Errorf("bearer_jwt: algorithm %q can never be allowed: keys come from a public JWKS", a)
+			}
+			return fmt.Errorf("bearer_jwt: unsupported algorithm %q (supported: RS256/384/512, PS256/384/512, ES256/384/512, EdDSA)", a)
+		}
+	}
+	if p.Leeway != nil && (*p.Leeway < 0 || time.Duration(*p.Leeway) > maxLeeway) {
+		return fmt.Errorf("bearer_jwt: leeway must be between 0 and %s", maxLeeway)
+	}
+	if p.RefreshInterval < 0 || p.MinRefreshInterval < 0 {
+		return fmt.Errorf("bearer_jwt: refresh intervals must be positive")
+	}
+	if p.TokenCacheSize < -1 {
+		return fmt.Errorf("bearer_jwt: token_cache_size must be -1 (off), 0 (default) or positive")
+	}
+	known := map[string]bool{"id": true}
+	for _, f := range strings.Fields(standardMetadataFields) {
+		known[f] = true
+	}
+	for _, c := range p.Claims {
+		if !claimNameRE.MatchString(c) {
+			return fmt.Errorf("bearer_jwt: claim name %q must be letters, digits and underscores", c)
+		}
+		if known[c] || c == "sub" {
+			return fmt.Errorf("bearer_jwt: claim %q is already exposed", c)
+		}
+	}
+	for field, name := range p.HeaderNames {
+		if !known[field] && !contains(p.Claims, field) {
+			return fmt.Errorf("bearer_jwt: header_up field %q is neither id, email, role, email_verified, scope, client_id nor a configured claim", field)
+		}
+		if !headerNameRE.MatchString(name) {
+			return fmt.Errorf("bearer_jwt: %q is not a valid header name", name)
+		}
+	}
+	for _, r := range p.RequireRoles {
+		if r == "" || strings.Contains(r, ",") {
+			return fmt.Errorf("bearer_jwt: role %q is invalid", r)
+		}
+	}
+	return nil
+}
+
+// Cleanup releases this config's hold on the shared JWKS cache; the cache
+// and its refresher stop when no config holds it any more.
+func (p *Provider) Cleanup() error {
+	if p.poolKey != "" {
+		_, err := jwksPool.Delete(p.poolKey)
+		p.poolKey = ""
+		return err
+	}
+	return nil
+}
+
+// Authenticate implements caddyauth.Authenticator. A refused request gets
+// its WWW-Authenticate challenge here and its status and JSON body from
+// bearer_jwt_errors; the returned error is reserved for technical failures.
+func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+	stripIdentityHeaders(r.Header, p.strip)
+
+	token, present, ok := bearerToken(r.Header.Get("Authorization"))
+	if !present {
+		return p.refuse(w, r, refuseMissing)
+	}
+	if !ok {
+		return p.refuse(w, r, refuseMalformed)
+	}
+	now := p.now()
+	key := sha256.Sum256([]byte(token))
+	v := p.cache.get(key, now)
+	if v == nil {
+		id, refusal := p.verifier.Verify(r.Context(), token)
+		if refusal != nil {
+			return p.refuse(w, r, refusal)
+		}
+		v = p.judge(id)
+		until := now.Add(p.cacheTTL)
+		if id.Expiry.Before(until) {
+			until = id.Expiry
+		}
+		p.cache.put(key, v, until, now)
+	}
+	if v.refusal != nil {
+		return p.refuse(w, r, v.refusal)
+	}
+	if p.HeaderUp {
+		for _, h := range v.headers {
+			r.Header[h.name] = []string{h.value}
+		}
+	}
+	return v.user, true, nil
+}
+
+// refuse records why, for bearer_jwt_errors, and sets the challenge.
+func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, why *Refusal) (caddyauth.User, bool, error) {
+	rec := &refusalRecord{Refusal: why}
+	if why == refuseNoKeys && p.keys != nil {
+		rec.retryAfter = p.keys.retryAfter()
+	}
+	caddyhttp.SetVar(r.Context(), refusalVar, rec)
+	why.setChallenge(w.Header())
+	if c := p.logger.Check(zapcore.DebugLevel, "bearer token refused"); c != nil {
+		c.Write(zap.String("reason", why.Reason), zap.Int("status", why.Status))
+	}
+	return caddyauth.User{}, false, nil
+}
+
+// judge turns a verified identity into this provider's verdict: the 403
+// checks, the placeholders and the header_up values.
+func (p *Provider) judge(id *Identity) *verdict {
+	v := &verdict{expiry: id.Expiry}
+	if len(p.RequireRoles) > 0 && !intersects(id.Roles, p.RequireRoles) {
+		v.refusal = refuseRole()
+	} else if p.RequireVerifiedEmail && !id.EmailVerified {
+		v.refusal = refuseUnverified
+	}
+	fields := map[string]string{
+		"email":          id.Email,
+		"role":           id.Role,
+		"email_verified": fmt.Sprint(id.EmailVerified),
+		"scope":          id.Scope,
+		"client_id":      id.ClientID,
+	}
+	for k, val := range id.Extra {
+		fields[k] = val
+	}
+	v.user = caddyauth.User{ID: id.Subject, Metadata: fields}
+	if p.HeaderUp {
+		for _, m := range p.headers {
+			val, ok := fields[m.field]
+			if m.field == "id" {
+				val, ok = id.Subject, true
+			}
+			if ok {
+				v.headers = append(v.headers, headerValue{name: m.header, value: headerSafe(val)})
+			}
+		}
+	}
+	return v
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner       = (*Provider)(nil)
+	_ caddy.Validator         = (*Provider)(nil)
+	_ caddy.CleanerUpper      = (*Provider)(nil)
+	_ caddyauth.Authenticator = (*Provider)(nil)
+)
