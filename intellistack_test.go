@@ -18,6 +18,15 @@ func TestRootPackageRegistersModules(t *testing.T) {
 	for _, id := range []string{
 		"intellistack",
 		"http.handlers.intellistack_health",
+		"http.authentication.providers.bearer_jwt",
+		"http.handlers.request_quota",
+		"http.handlers.chatkit",
+		"http.matchers.chatkit_op",
+		"intellistack.responders.echo",
+		"intellistack.responders.tutor",
+		"intellistack.models.openai",
+		"intellistack.retrievers.lexical",
+		"intellistack.retrievers.qdrant",
 	} {
 		if _, err := caddy.GetModule(id); err != nil {
 			t.Errorf("module %s is not registered: %v", id, err)
