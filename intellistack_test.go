@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -62,5 +63,39 @@ func TestDevCaddyfileServes(t *testing.T) {
 	}
 	if resp.StatusCode != 200 || health.Status != "ok" || health.Database != "sqlite" {
 		t.Fatalf("dev health = %d %+v", resp.StatusCode, health)
+	}
+}
+
+// At site level (no route), the directives run in a safe order: the health
+// probe before authentication, authentication before the quota, the quota
+// before the ChatKit responder.
+func TestSiteLevelDirectiveOrder(t *testing.T) {
+	cfg, err := testutil.AdaptCaddyfile(`example.com {
+	chatkit {
+		responder echo
+	}
+	request_quota {
+		key {http.auth.user.id}
+		limit 20 per 24h
+	}
+	bearer_jwt {
+		jwks_url https://id.example.com/jwks
+	}
+	intellistack_health /healthz
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []string{`"handler": "intellistack_health"`, `"bearer_jwt"`, `"handler": "request_quota"`, `"handler": "chatkit"`}
+	last := -1
+	for _, h := range order {
+		i := strings.Index(cfg, h)
+		if i < 0 {
+			t.Fatalf("%s missing from adapted config:\n%s", h, cfg)
+		}
+		if i < last {
+			t.Fatalf("%s runs too early in:\n%s", h, cfg)
+		}
+		last = i
 	}
 }

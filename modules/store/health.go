@@ -15,10 +15,12 @@ import (
 
 func init() {
 	caddy.RegisterModule(Health{})
-	// Before authentication, and before handle blocks: a load balancer's probe
-	// must neither need credentials nor be swallowed by a catch-all.
+	// Right after header (so security headers still apply), before any
+	// authentication directive and before handle blocks: a load balancer's
+	// probe must neither need credentials nor be swallowed by a catch-all.
+	// (Anchoring before basic_auth would race bearer_jwt for that slot.)
 	httpcaddyfile.RegisterHandlerDirective("intellistack_health", parseHealth)
-	httpcaddyfile.RegisterDirectiveOrder("intellistack_health", httpcaddyfile.Before, "basic_auth")
+	httpcaddyfile.RegisterDirectiveOrder("intellistack_health", httpcaddyfile.After, "header")
 }
 
 // Health answers load-balancer health checks: 200 with
