@@ -2,6 +2,8 @@ package intellistack_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -63,6 +65,24 @@ func TestDevCaddyfileServes(t *testing.T) {
 	}
 	if resp.StatusCode != 200 || health.Status != "ok" || health.Database != "sqlite" {
 		t.Fatalf("dev health = %d %+v", resp.StatusCode, health)
+	}
+
+	// The tutor answers with no API key, in its retrieval-only mode, from the
+	// sample course.
+	body := `{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"What is the difference between / and // ?"}],"attachments":[],"inference_options":{}}}}`
+	req, _ := http.NewRequest(http.MethodPost, c.URL("/api/v1/chatkit"), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("student", "learn-python-2026")
+	tutor, err := c.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tutor.Body.Close()
+	stream, _ := io.ReadAll(tutor.Body)
+	for _, want := range []string{"text/event-stream", "retrieval-only mode", "Variables and types", "RateLimit-Remaining: 19"} {
+		if !strings.Contains(tutor.Header.Get("Content-Type")+string(stream)+"RateLimit-Remaining: "+tutor.Header.Get("RateLimit-Remaining"), want) {
+			t.Errorf("dev tutor answer lacks %q:\n%s", want, stream)
+		}
 	}
 }
 
