@@ -1,0 +1,231 @@
+package oidc
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Client is an OAuth client (relying party) declared in the config.
+type Client struct {
+	// ID is the client_id.
+	ID string `json:"id"`
+
+	// RedirectURIs are compared byte for byte with the redirect_uri of a
+	// request (S1); only the port of a loopback http://127.0.0.1 or
+	// http://[::1] URI may differ (RFC 8252 §7.3).
+	//
+	//	redirect_uri <uri>
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+
+	// PostLogoutRedirectURIs are where end_session may send the browser
+	// after sign-out, matched exactly.
+	//
+	//	post_logout_redirect_uri <uri>
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+
+	// Public marks a client that cannot keep a secret (a browser or native
+	// app): it authenticates with `none` and must use PKCE S256.
+	//
+	//	public
+	Public bool `json:"public,omitempty"`
+
+	// Secret is a confidential client's secret; use a placeholder such as
+	// {env.WEB_CLIENT_SECRET}, expanded when the config loads.
+	//
+	//	secret <value>
+	Secret string `json:"secret,omitempty"`
+
+	// Scopes limits the scopes the client may request. Default: openid
+	// profile email offline_access.
+	//
+	//	scope <scope…>
+	Scopes []string `json:"scopes,omitempty"`
+
+	// SkipConsent lets a first-party client skip the consent page.
+	//
+	//	skip_consent
+	SkipConsent bool `json:"skip_consent,omitempty"`
+
+	// Name is shown on the consent page. Default: the id.
+	//
+	//	name <text>
+	Name string `json:"name,omitempty"`
+
+	secretHash [32]byte
+}
+
+// supportedScopes are the scopes this provider knows.
+var supportedScopes = []string{"openid", "profile", "email", "offline_access"}
+
+// validateClient checks a client's registration (S19): redirect URIs are
+// absolute, https (or loopback http), have no fragment, and are not
+// javascript: or data: URIs.
+func validateClient(c *Client) error {
+	if c.ID == "" || strings.ContainsAny(c.ID, " \t\r\n:") {
+		return fmt.Errorf("client id %q is empty or contains a space or colon", c.ID)
+	}
+	if c.Public == (c.Secret != "") {
+		return fmt.Errorf("client %s: exactly one of `public` and `secret` is required", c.ID)
+	}
+	if len(c.RedirectURIs) == 0 {
+		return fmt.Errorf("client %s: at least one redirect_uri is required", c.ID)
+	}
+	for _, list := range [][]string{c.RedirectURIs, c.PostLogoutRedirectURIs} {
+		for _, raw := range list {
+			if err := checkRegisteredURI(raw); err != nil {
+				return fmt.Errorf("client %s: %v", c.ID, err)
+			}
+		}
+	}
+	for _, s := range c.Scopes {
+		if !slices.Contains(supportedScopes, s) {
+			return fmt.Errorf("client %s: unsupported scope %q (supported: %s)", c.ID, s, strings.Join(supportedScopes, " "))
+		}
+	}
+	return nil
+}
+
+func checkRegisteredURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("redirect URI %q is not an absolute URL", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("redirect URI %q has a fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) && u.Hostname() != "localhost" {
+			return fmt.Errorf("redirect URI %q: http is allowed only for loopback addresses", raw)
+		}
+	default:
+		return fmt.Errorf("redirect URI %q: scheme must be https (or http on loopback)", raw)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// allowsRedirect is the exact-match rule (S1).
+func (c *Client) allowsRedirect(uri string) bool {
+	if slices.Contains(c.RedirectURIs, uri) {
+		return true
+	}
+	// RFC 8252 §7.3: a native app's loopback redirect may use any port.
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || !isLoopback(u.Hostname()) {
+		return false
+	}
+	for _, reg := range c.RedirectURIs {
+		r, err := url.Parse(reg)
+		if err != nil || r.Scheme != "http" || !isLoopback(r.Hostname()) {
+			continue
+		}
+		if r.Hostname() == u.Hostname() && r.EscapedPath() == u.EscapedPath() && r.RawQuery == u.RawQuery &&
+			u.User == nil && r.User == nil && !strings.Contains(uri, "#") && reg == replacePort(uri, r.Port()) {
+			return true
+		}
+	}
+	return false
+}
+
+func replacePort(uri, port string) string {
+	u, _ := url.Parse(uri)
+	host := u.Hostname()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	u.Host = host
+	return u.String()
+}
+
+// allowsScopes reports whether the client may request every scope.
+func (c *Client) allowsScopes(scopes []string) (string, bool) {
+	allowed := c.Scopes
+	if len(allowed) == 0 {
+		allowed = supportedScopes
+	}
+	for _, s := range scopes {
+		if !slices.Contains(allowed, s) {
+			return s, false
+		}
+	}
+	return "", true
+}
+
+func (c *Client) displayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// checkSecret compares a presented secret with the configured one in
+// constant time, through their hashes so the lengths leak nothing (S13).
+func (c *Client) checkSecret(secret string) bool {
+	sum := sha256.Sum256([]byte(secret))
+	return !c.Public && subtle.ConstantTimeCompare(sum[:], c.secretHash[:]) == 1
+}
+
+// clientAuth is how a request authenticated its client.
+type clientAuth struct {
+	client *Client
+	method string // client_secret_basic, client_secret_post, none
+}
+
+// authenticateClient implements client_secret_basic, client_secret_post and
+// none (RFC 6749 §2.3.1, OIDC Core §9). A client may use only one method; a
+// confidential client must present its secret.
+func (p *provider) authenticateClient(r *http.Request, form url.Values) (*clientAuth, *oauthError) {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		var err1, err2 error
+		// RFC 6749 §2.3.1: both parts are form-urlencoded before Basic.
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return nil, errInvalidClient("malformed Basic credentials")
+		}
+		if form.Has("client_secret") {
+			return nil, errInvalidRequest("use only one client authentication method")
+		}
+		if fid := form.Get("client_id"); fid != "" && fid != id {
+			return nil, errInvalidRequest("client_id differs from the authenticated client")
+		}
+	} else {
+		id = form.Get("client_id")
+		secret = form.Get("client_secret")
+	}
+	if id == "" {
+		return nil, errInvalidClient("client authentication is required")
+	}
+	c := p.clients[id]
+	if c == nil {
+		return nil, errInvalidClient("unknown client")
+	}
+	switch {
+	case c.Public && (basic || secret != ""):
+		return nil, errInvalidClient("a public client authenticates with no secret")
+	case c.Public:
+		return &clientAuth{c, "none"}, nil
+	case secret == "" || !c.checkSecret(secret):
+		return nil, errInvalidClient("client authentication failed")
+	case basic:
+		return &clientAuth{c, "client_secret_basic"}, nil
+	default:
+		return &clientAuth{c, "client_secret_post"}, nil
+	}
+}

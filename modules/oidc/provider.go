@@ -1,0 +1,223 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/oidc/password"
+	"github.com/intellistack/intellistack/modules/store"
+)
+
+// provider is the protocol core, free of Caddy: the handler builds one in
+// Provision and hands it every request; it answers its own paths and reports
+// whether it did.
+type provider struct {
+	issuer   string // exactly as configured, no trailing slash
+	base     string // the issuer's path ("" or "/idp")
+	origin   string // scheme://host of the issuer
+	clients  map[string]*Client
+	audience []string
+
+	accessTTL  time.Duration
+	refreshTTL time.Duration
+	idTTL      time.Duration
+	codeTTL    time.Duration
+	sessionTTL time.Duration
+	requestTTL time.Duration
+
+	db       func(context.Context) (*store.DB, error)
+	derive   func(purpose string) ([]byte, error)
+	now      func() time.Time
+	clientIP func(*http.Request) string
+	logger   *zap.Logger
+
+	keys       *keyring
+	pages      *pages
+	hashParams password.Params
+	hashSlots  chan struct{} // bounds concurrent password hashes
+	secure     bool          // cookies Secure and __Host-/__Secure- prefixed
+
+	derivedMu sync.Mutex
+	derived   map[string][]byte
+}
+
+// Paths below the issuer.
+const (
+	pathDiscovery     = "/.well-known/openid-configuration"
+	pathASMetadata    = "/.well-known/oauth-authorization-server"
+	pathJWKS          = "/jwks"
+	pathJWKSWellKnown = "/.well-known/jwks.json"
+	pathAuthorize     = "/oauth2/authorize"
+	pathContinue      = "/oauth2/continue"
+	pathToken         = "/oauth2/token"
+	pathUserinfo      = "/oauth2/userinfo"
+	pathRevoke        = "/oauth2/revoke"
+	pathIntrospect    = "/oauth2/introspect"
+	pathEndSession    = "/oauth2/end-session"
+	pathSignIn        = "/oauth2/sign-in"
+	pathSignUp        = "/oauth2/sign-up"
+	pathConsent       = "/oauth2/consent"
+	pathSignOut       = "/oauth2/sign-out"
+)
+
+// maxBodyBytes bounds every request body we read (forms and tokens are small).
+const maxBodyBytes = 64 << 10
+
+func newHashSlots() chan struct{} { return make(chan struct{}, max(1, runtime.GOMAXPROCS(0))) }
+
+func (p *provider) url(path string) string { return p.issuer + path }
+
+// serve answers the provider's own paths; it returns false for any other
+// request so the caller passes it on.
+func (p *provider) serve(w http.ResponseWriter, r *http.Request) bool {
+	path := r.URL.Path
+	if p.base != "" {
+		if !strings.HasPrefix(path, p.base+"/") {
+			return false
+		}
+		path = strings.TrimPrefix(path, p.base)
+	}
+	var h func(http.ResponseWriter, *http.Request)
+	var methods []string
+	switch path {
+	case pathDiscovery, pathASMetadata:
+		h, methods = p.handleDiscovery, []string{"GET", "HEAD"}
+	case pathJWKS, pathJWKSWellKnown:
+		h, methods = p.handleJWKS, []string{"GET", "HEAD"}
+	case pathAuthorize:
+		h, methods = p.handleAuthorize, []string{"GET", "POST"}
+	case pathContinue:
+		h, methods = p.handleContinue, []string{"GET"}
+	case pathToken:
+		h, methods = p.handleToken, []string{"POST"}
+	case pathUserinfo:
+		h, methods = p.handleUserinfo, []string{"GET", "POST"}
+	case pathRevoke:
+		h, methods = p.handleRevoke, []string{"POST"}
+	case pathIntrospect:
+		h, methods = p.handleIntrospect, []string{"POST"}
+	case pathEndSession:
+		h, methods = p.handleEndSession, []string{"GET", "POST"}
+	case pathSignIn:
+		h, methods = p.handleSignIn, []string{"GET", "POST"}
+	case pathSignUp:
+		h, methods = p.handleSignUp, []string{"GET", "POST"}
+	case pathConsent:
+		h, methods = p.handleConsent, []string{"GET", "POST"}
+	case pathSignOut:
+		h, methods = p.handleSignOut, []string{"GET", "POST"}
+	default:
+		return false
+	}
+	if !contains(methods, r.Method) {
+		methodNotAllowed(w, methods...)
+		return true
+	}
+	defer func() {
+		// Last line of defence: a bug must not become a dropped connection
+		// or a stack trace for the client.
+		if v := recover(); v != nil {
+			p.logger.Error("panic in OpenID provider", zap.Any("panic", v), zap.String("path", path))
+			writeError(w, errServer("internal error"))
+		}
+	}()
+	h(w, r)
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parseForm reads an application/x-www-form-urlencoded body (bounded) and
+// refuses repeated parameters (RFC 6749 §3.1, §3.2: parameters MUST NOT be
+// included more than once). For GET it reads the query.
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+	var vals url.Values
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		var err error
+		if vals, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return nil, errInvalidRequest("malformed query string")
+		}
+	} else {
+		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || ct != "application/x-www-form-urlencoded" {
+			return nil, errInvalidRequest("the body must be application/x-www-form-urlencoded")
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return nil, newError(http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+			}
+			return nil, errInvalidRequest("malformed form body")
+		}
+		vals = r.PostForm
+	}
+	for k, v := range vals {
+		if len(v) > 1 {
+			return nil, errInvalidRequest("parameter " + safeName(k) + " is repeated")
+		}
+	}
+	return vals, nil
+}
+
+// safeName trims a client-supplied parameter name for an error message.
+func safeName(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return cleanDescription(s)
+}
+
+// requestIP is the client address: Caddy's client IP (which honours
+// trusted_proxies) when the glue provides it, else the peer address.
+func (p *provider) requestIP(r *http.Request) string {
+	if p.clientIP != nil {
+		if ip := p.clientIP(r); ip != "" {
+			return ip
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// key returns a 32-byte key for a purpose, derived once from the app's
+// secret (which exists only after the app has started).
+func (p *provider) key(purpose string) ([]byte, error) {
+	p.derivedMu.Lock()
+	defer p.derivedMu.Unlock()
+	if k, ok := p.derived[purpose]; ok {
+		return k, nil
+	}
+	k, err := p.derive(purpose)
+	if err != nil {
+		return nil, err
+	}
+	if p.derived == nil {
+		p.derived = map[string][]byte{}
+	}
+	p.derived[purpose] = k
+	return k, nil
+}
+
+// database returns the shared handle, bounded by the request.
+func (p *provider) database(ctx context.Context) (*store.DB, error) { return p.db(ctx) }
