@@ -374,15 +374,15 @@ var conformanceCases = []conformanceCase{
 			p, _ := e.token(client, form)
 			return p
 		}
-		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, ""), 400, "invalid_grant")                  // P3
+		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, ""), 400, "invalid_grant")                 // P3
 		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, newPKCE().verifier), 400, "invalid_grant") // P4
 		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, "too-short"), 400, "invalid_grant")        // P6
 		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, strings.Repeat("a", 42)+"!"), 400, "invalid_grant")
 		wantOAuthError(t, tryCode("other", code("other", nil), "https://other.test/callback", pk.verifier), 400, "invalid_grant") // P5
 		c := code("web", &pk)
-		wantOAuthError(t, tryCode("other", c, webRedirect, pk.verifier), 400, "invalid_grant")      // S4: other client
-		wantOAuthError(t, tryCode("web", c, spaRedirect, pk.verifier), 400, "invalid_grant")        // S4: other redirect
-		if p := tryCode("web", c, webRedirect, pk.verifier); p.status != 200 {                     // still usable by its owner
+		wantOAuthError(t, tryCode("other", c, webRedirect, pk.verifier), 400, "invalid_grant") // S4: other client
+		wantOAuthError(t, tryCode("web", c, spaRedirect, pk.verifier), 400, "invalid_grant")   // S4: other redirect
+		if p := tryCode("web", c, webRedirect, pk.verifier); p.status != 200 {                 // still usable by its owner
 			t.Fatalf("legitimate redemption after failed attempts: %d %s", p.status, p.body)
 		}
 	}},
