@@ -61,7 +61,7 @@ func (e *ErrorWriter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	if c := e.logger.Check(zapcore.DebugLevel, "answering bearer_jwt refusal"); c != nil {
 		c.Write(zap.Int("status", rec.Status), zap.String("reason", rec.Reason))
 	}
-	rec.write(w, rec.retryAfter)
+	rec.Write(w, rec.retryAfter)
 	return nil
 }
 

@@ -4,7 +4,6 @@
 package jwtauth
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -153,10 +154,10 @@ type Provider struct {
 	//	token_cache_size <n>
 	TokenCacheSize int `json:"token_cache_size,omitempty"`
 
-	verifier *Verifier
-	keys     *jwksCache
+	verifier *bearer.Verifier
+	keys     *bearer.JWKSCache
 	poolKey  string
-	cache    *tokenCache
+	cache    *bearer.TokenCache[*verdict]
 	cacheTTL time.Duration
 	strip    []string        // canonical names of identity headers
 	headers  []headerMapping // header_up fields, in a stable order
@@ -176,7 +177,7 @@ type headerMapping struct {
 type verdict struct {
 	user    caddyauth.User
 	headers []headerValue
-	refusal *Refusal
+	refusal *bearer.Refusal
 	expiry  time.Time
 }
 
@@ -184,7 +185,7 @@ type headerValue struct{ name, value string }
 
 // refusalRecord is what a refusing provider leaves for bearer_jwt_errors.
 type refusalRecord struct {
-	*Refusal
+	*bearer.Refusal
 	retryAfter int
 }
 
@@ -213,7 +214,7 @@ func (p *Provider) Provision(ctx caddy.Context) error {
 	}
 	allowed := make(map[string]bool, len(algs))
 	for _, a := range algs {
-		allowed[a] = supportedAlgorithms[a] // Validate reports the others
+		allowed[a] = bearer.Supported(a) // Validate reports the others
 	}
 	leeway := defaultLeeway
 	if p.Leeway != nil {
@@ -223,19 +224,19 @@ func (p *Provider) Provision(ctx caddy.Context) error {
 	minRefresh := cmpOr(time.Duration(p.MinRefreshInterval), defaultMinRefresh)
 
 	if p.Issuer != "" || p.JWKSURL != "" {
-		cfg := jwksConfig{jwksURL: p.JWKSURL, issuer: p.Issuer, interval: refresh, minPeriod: min(minRefresh, refresh)}
-		p.poolKey = cfg.poolKey()
+		cfg := bearer.JWKSConfig{JWKSURL: p.JWKSURL, Issuer: p.Issuer, Interval: refresh, MinPeriod: min(minRefresh, refresh)}
+		p.poolKey = cfg.PoolKey()
 		val, _, err := jwksPool.LoadOrNew(p.poolKey, func() (caddy.Destructor, error) {
-			return newJWKSCache(cfg, p.logger), nil
+			return bearer.NewJWKSCache(cfg, p.logger), nil
 		})
 		if err != nil {
 			return err
 		}
-		p.keys = val.(*jwksCache)
-		p.keys.logger.Store(p.logger) // the newest config's logger reports
+		p.keys = val.(*bearer.JWKSCache)
+		p.keys.SetLogger(p.logger) // the newest config's logger reports
 	}
 
-	p.verifier = &Verifier{
+	p.verifier = &bearer.Verifier{
 		Issuer:     p.Issuer,
 		Audiences:  p.Audience,
 		Algorithms: allowed,
@@ -250,7 +251,7 @@ func (p *Provider) Provision(ctx caddy.Context) error {
 	if size == 0 {
 		size = defaultTokenCacheSize
 	}
-	p.cache = newTokenCache(size)
+	p.cache = bearer.NewTokenCache[*verdict](size)
 	p.cacheTTL = refresh
 
 	p.setupHeaders()
@@ -312,7 +313,7 @@ func (p *Provider) Validate() error {
 		}
 	}
 	for _, a := range p.AllowedAlgorithms {
-		if !supportedAlgorithms[a] {
+		if !bearer.Supported(a) {
 			if strings.EqualFold(a, "none") || strings.HasPrefix(strings.ToUpper(a), "HS") {
 				return fmt.Errorf("bearer_jwt: algorithm %q can never be allowed: keys come from a public JWKS", a)
 			}
@@ -371,19 +372,19 @@ func (p *Provider) Cleanup() error {
 // its WWW-Authenticate challenge here and its status and JSON body from
 // bearer_jwt_errors; the returned error is reserved for technical failures.
 func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	stripIdentityHeaders(r.Header, p.strip)
+	bearer.StripIdentityHeaders(r.Header, p.strip)
 
-	token, present, ok := bearerToken(r.Header.Get("Authorization"))
+	token, present, ok := bearer.BearerToken(r.Header.Get("Authorization"))
 	if !present {
-		return p.refuse(w, r, refuseMissing)
+		return p.refuse(w, r, bearer.RefuseMissing)
 	}
 	if !ok {
-		return p.refuse(w, r, refuseMalformed)
+		return p.refuse(w, r, bearer.RefuseMalformed)
 	}
 	now := p.now()
-	key := sha256.Sum256([]byte(token))
-	v := p.cache.get(key, now)
-	if v == nil {
+	key := bearer.Key(token)
+	v, hit := p.cache.Get(key, now)
+	if !hit {
 		id, refusal := p.verifier.Verify(r.Context(), token)
 		if refusal != nil {
 			return p.refuse(w, r, refusal)
@@ -393,7 +394,7 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 		if id.Expiry.Before(until) {
 			until = id.Expiry
 		}
-		p.cache.put(key, v, until, now)
+		p.cache.Put(key, v, until, now)
 	}
 	if v.refusal != nil {
 		return p.refuse(w, r, v.refusal)
@@ -407,13 +408,13 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 }
 
 // refuse records why, for bearer_jwt_errors, and sets the challenge.
-func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, why *Refusal) (caddyauth.User, bool, error) {
+func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, why *bearer.Refusal) (caddyauth.User, bool, error) {
 	rec := &refusalRecord{Refusal: why}
-	if why == refuseNoKeys && p.keys != nil {
-		rec.retryAfter = p.keys.retryAfter()
+	if why == bearer.RefuseNoKeys && p.keys != nil {
+		rec.retryAfter = p.keys.RetryAfter()
 	}
 	caddyhttp.SetVar(r.Context(), refusalVar, rec)
-	why.setChallenge(w.Header())
+	why.SetChallenge(w.Header())
 	if c := p.logger.Check(zapcore.DebugLevel, "bearer token refused"); c != nil {
 		c.Write(zap.String("reason", why.Reason), zap.Int("status", why.Status))
 	}
@@ -422,12 +423,12 @@ func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, why *Refusal) 
 
 // judge turns a verified identity into this provider's verdict: the 403
 // checks, the placeholders and the header_up values.
-func (p *Provider) judge(id *Identity) *verdict {
+func (p *Provider) judge(id *bearer.Identity) *verdict {
 	v := &verdict{expiry: id.Expiry}
 	if len(p.RequireRoles) > 0 && !intersects(id.Roles, p.RequireRoles) {
-		v.refusal = refuseRole()
+		v.refusal = bearer.RefuseRole()
 	} else if p.RequireVerifiedEmail && !id.EmailVerified {
-		v.refusal = refuseUnverified
+		v.refusal = bearer.RefuseUnverified
 	}
 	fields := map[string]string{
 		"email":          id.Email,
@@ -447,7 +448,7 @@ func (p *Provider) judge(id *Identity) *verdict {
 				val, ok = id.Subject, true
 			}
 			if ok {
-				v.headers = append(v.headers, headerValue{name: m.header, value: headerSafe(val)})
+				v.headers = append(v.headers, headerValue{name: m.header, value: bearer.HeaderSafe(val)})
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package jwtauth
+package bearer
 
 import (
 	"bytes"
@@ -83,11 +83,11 @@ func parseToken(token string) (*parsedToken, error) {
 	}, nil
 }
 
-// bearerToken extracts the token of an `Authorization: Bearer <token>`
+// BearerToken extracts the token of an `Authorization: Bearer <token>`
 // header. present reports whether a Bearer credential was sent at all (a
 // different scheme counts as none); ok whether it has the RFC 6750 token68
 // shape.
-func bearerToken(authorization string) (token string, present, ok bool) {
+func BearerToken(authorization string) (token string, present, ok bool) {
 	scheme, rest, found := strings.Cut(authorization, " ")
 	if !found || !strings.EqualFold(scheme, "Bearer") {
 		return "", false, false

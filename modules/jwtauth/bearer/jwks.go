@@ -1,4 +1,4 @@
-package jwtauth
+package bearer
 
 import (
 	"context"
@@ -22,25 +22,25 @@ const (
 	fetchTimeout    = 10 * time.Second // one discovery + JWKS round trip
 )
 
-// jwksConfig says where keys come from and how often they are refreshed.
-type jwksConfig struct {
-	jwksURL   string // explicit key URL; empty: discovered from issuer
-	issuer    string // discovery base when jwksURL is empty
-	interval  time.Duration
-	minPeriod time.Duration // at most one fetch per minPeriod for unknown kids
+// JWKSConfig says where keys come from and how often they are refreshed.
+type JWKSConfig struct {
+	JWKSURL   string        // explicit key URL; empty: discovered from Issuer
+	Issuer    string        // discovery base when JWKSURL is empty
+	Interval  time.Duration // periodic refresh
+	MinPeriod time.Duration // at most one fetch per MinPeriod for unknown kids
 }
 
-// poolKey identifies a shareable cache: everything that changes what it
+// PoolKey identifies a shareable cache: everything that changes what it
 // fetches or how often.
-func (c jwksConfig) poolKey() string {
-	src := "jwks:" + c.jwksURL
-	if c.jwksURL == "" {
-		src = "issuer:" + c.issuer
+func (c JWKSConfig) PoolKey() string {
+	src := "jwks:" + c.JWKSURL
+	if c.JWKSURL == "" {
+		src = "issuer:" + c.Issuer
 	}
-	return src + "|" + c.interval.String() + "|" + c.minPeriod.String()
+	return src + "|" + c.Interval.String() + "|" + c.MinPeriod.String()
 }
 
-// jwksCache holds the last-known-good key set of one JWKS source. It is
+// JWKSCache holds the last-known-good key set of one JWKS source. It is
 // shared through a caddy.UsagePool, so reloads keep it; its background
 // refresher runs from the first use until the last config lets go
 // (Destruct).
@@ -50,8 +50,8 @@ func (c jwksConfig) poolKey() string {
 // most once per minPeriod; one fetch at a time, whoever asks (single
 // flight); a failed fetch keeps the previous keys and logs a warning, and is
 // retried with backoff from minPeriod up to interval.
-type jwksCache struct {
-	cfg    jwksConfig
+type JWKSCache struct {
+	cfg    JWKSConfig
 	client *http.Client
 	now    func() time.Time
 	logger atomic.Pointer[zap.Logger]
@@ -74,9 +74,9 @@ type jwksCache struct {
 	loopDone    chan struct{}
 }
 
-func newJWKSCache(cfg jwksConfig, logger *zap.Logger) *jwksCache {
+func NewJWKSCache(cfg JWKSConfig, logger *zap.Logger) *JWKSCache {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &jwksCache{
+	c := &JWKSCache{
 		cfg:      cfg,
 		client:   &http.Client{Timeout: fetchTimeout},
 		now:      time.Now,
@@ -88,8 +88,16 @@ func newJWKSCache(cfg jwksConfig, logger *zap.Logger) *jwksCache {
 	return c
 }
 
+// SetLogger makes logger the one that reports fetch failures (the newest
+// config's logger, after a reload).
+func (c *JWKSCache) SetLogger(logger *zap.Logger) { c.logger.Store(logger) }
+
+// Stopped is closed when the background refresher has ended (it never
+// starts before the first use).
+func (c *JWKSCache) Stopped() <-chan struct{} { return c.loopDone }
+
 // Destruct stops the refresher when no config uses the cache any more.
-func (c *jwksCache) Destruct() error {
+func (c *JWKSCache) Destruct() error {
 	c.cancel()
 	c.loopOnce.Do(func() {}) // a loop that never started must not start now
 	if c.loopStarted.Load() {
@@ -103,7 +111,7 @@ func (c *jwksCache) Destruct() error {
 
 // Current returns the keys, fetching them first (single flight, rate
 // limited) when none were ever obtained. nil means there are none.
-func (c *jwksCache) Current(ctx context.Context) *KeySet {
+func (c *JWKSCache) Current(ctx context.Context) *KeySet {
 	if ks := c.keys.Load(); ks != nil {
 		return ks
 	}
@@ -114,17 +122,17 @@ func (c *jwksCache) Current(ctx context.Context) *KeySet {
 // RefreshUnknown refreshes because a token names an unknown kid, unless a
 // fetch happened less than minPeriod ago, so a flood of made-up kids costs
 // the issuer one request per minPeriod at most.
-func (c *jwksCache) RefreshUnknown(ctx context.Context) *KeySet {
+func (c *JWKSCache) RefreshUnknown(ctx context.Context) *KeySet {
 	c.startLoop()
 	return c.refresh(ctx, true)
 }
 
-// retryAfter is how many seconds a client should wait before the next fetch
+// RetryAfter is how many seconds a client should wait before the next fetch
 // may run (for a 503's Retry-After).
-func (c *jwksCache) retryAfter() int {
+func (c *JWKSCache) RetryAfter() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	wait := c.lastAttempt.Add(c.cfg.minPeriod).Sub(c.now())
+	wait := c.lastAttempt.Add(c.cfg.MinPeriod).Sub(c.now())
 	return max(1, int((wait+time.Second-1)/time.Second))
 }
 
@@ -132,13 +140,13 @@ func (c *jwksCache) retryAfter() int {
 // waits for that one) or, when limited, the last attempt is too recent. The
 // fetch itself runs on the cache's own context, so a client hanging up does
 // not abort it for everybody else.
-func (c *jwksCache) refresh(ctx context.Context, limited bool) *KeySet {
+func (c *JWKSCache) refresh(ctx context.Context, limited bool) *KeySet {
 	c.mu.Lock()
 	if ch := c.inflight; ch != nil {
 		c.mu.Unlock()
 		return c.wait(ctx, ch)
 	}
-	if limited && !c.lastAttempt.IsZero() && c.now().Sub(c.lastAttempt) < c.cfg.minPeriod {
+	if limited && !c.lastAttempt.IsZero() && c.now().Sub(c.lastAttempt) < c.cfg.MinPeriod {
 		c.mu.Unlock()
 		return c.keys.Load()
 	}
@@ -155,7 +163,7 @@ func (c *jwksCache) refresh(ctx context.Context, limited bool) *KeySet {
 	return c.wait(ctx, ch)
 }
 
-func (c *jwksCache) wait(ctx context.Context, ch chan struct{}) *KeySet {
+func (c *JWKSCache) wait(ctx context.Context, ch chan struct{}) *KeySet {
 	select {
 	case <-ch:
 	case <-ctx.Done():
@@ -165,7 +173,7 @@ func (c *jwksCache) wait(ctx context.Context, ch chan struct{}) *KeySet {
 
 // fetchOnce does one discovery (when needed) and JWKS fetch and records the
 // outcome. Called only by refresh, which guarantees one at a time.
-func (c *jwksCache) fetchOnce() {
+func (c *JWKSCache) fetchOnce() {
 	ctx, cancel := context.WithTimeout(c.ctx, fetchTimeout)
 	defer cancel()
 	ks, maxAge, err := c.fetch(ctx)
@@ -178,8 +186,8 @@ func (c *jwksCache) fetchOnce() {
 	now := c.now()
 	if err != nil {
 		c.failures++
-		backoff := c.cfg.minPeriod << min(c.failures-1, 16)
-		c.nextDue = now.Add(min(backoff, c.cfg.interval))
+		backoff := c.cfg.MinPeriod << min(c.failures-1, 16)
+		c.nextDue = now.Add(min(backoff, c.cfg.Interval))
 		if c.ctx.Err() == nil {
 			msg := "fetching JWKS failed; keeping the last known keys"
 			if c.keys.Load() == nil {
@@ -191,24 +199,24 @@ func (c *jwksCache) fetchOnce() {
 	}
 	c.failures = 0
 	c.keys.Store(ks)
-	next := c.cfg.interval
+	next := c.cfg.Interval
 	if maxAge >= 0 {
-		next = min(max(maxAge, c.cfg.minPeriod), c.cfg.interval)
+		next = min(max(maxAge, c.cfg.MinPeriod), c.cfg.Interval)
 	}
 	c.nextDue = now.Add(next)
 }
 
-func (c *jwksCache) source() string {
-	if c.cfg.jwksURL != "" {
-		return c.cfg.jwksURL
+func (c *JWKSCache) source() string {
+	if c.cfg.JWKSURL != "" {
+		return c.cfg.JWKSURL
 	}
-	return c.cfg.issuer
+	return c.cfg.Issuer
 }
 
 // fetch gets the key set; maxAge is the response's Cache-Control max-age
 // (-1 when absent).
-func (c *jwksCache) fetch(ctx context.Context) (*KeySet, time.Duration, error) {
-	url := c.cfg.jwksURL
+func (c *JWKSCache) fetch(ctx context.Context) (*KeySet, time.Duration, error) {
+	url := c.cfg.JWKSURL
 	if url == "" {
 		c.mu.Lock()
 		url = c.discovered
@@ -228,7 +236,7 @@ func (c *jwksCache) fetch(ctx context.Context) (*KeySet, time.Duration, error) {
 	if err != nil {
 		return nil, -1, err
 	}
-	ks, err := parseKeySet(body)
+	ks, err := ParseKeySet(body)
 	if err != nil {
 		return nil, -1, err
 	}
@@ -238,8 +246,8 @@ func (c *jwksCache) fetch(ctx context.Context) (*KeySet, time.Duration, error) {
 // discover reads jwks_uri from the issuer's OpenID Provider metadata
 // (OpenID Connect Discovery 1.0 §4), checking that the document is the
 // issuer's own (§4.3).
-func (c *jwksCache) discover(ctx context.Context) (string, error) {
-	body, _, err := c.get(ctx, strings.TrimSuffix(c.cfg.issuer, "/")+"/.well-known/openid-configuration")
+func (c *JWKSCache) discover(ctx context.Context) (string, error) {
+	body, _, err := c.get(ctx, strings.TrimSuffix(c.cfg.Issuer, "/")+"/.well-known/openid-configuration")
 	if err != nil {
 		return "", fmt.Errorf("discovery: %w", err)
 	}
@@ -250,8 +258,8 @@ func (c *jwksCache) discover(ctx context.Context) (string, error) {
 	if err := json.Unmarshal(body, &meta); err != nil {
 		return "", fmt.Errorf("discovery: %w", err)
 	}
-	if strings.TrimSuffix(meta.Issuer, "/") != strings.TrimSuffix(c.cfg.issuer, "/") {
-		return "", fmt.Errorf("discovery: metadata names issuer %q, expected %q", meta.Issuer, c.cfg.issuer)
+	if strings.TrimSuffix(meta.Issuer, "/") != strings.TrimSuffix(c.cfg.Issuer, "/") {
+		return "", fmt.Errorf("discovery: metadata names issuer %q, expected %q", meta.Issuer, c.cfg.Issuer)
 	}
 	if !strings.HasPrefix(meta.JWKSURI, "https://") && !strings.HasPrefix(meta.JWKSURI, "http://") {
 		return "", errors.New("discovery: metadata has no http(s) jwks_uri")
@@ -259,7 +267,7 @@ func (c *jwksCache) discover(ctx context.Context) (string, error) {
 	return meta.JWKSURI, nil
 }
 
-func (c *jwksCache) get(ctx context.Context, url string) ([]byte, http.Header, error) {
+func (c *JWKSCache) get(ctx context.Context, url string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, nil, err
@@ -304,7 +312,7 @@ func cacheMaxAge(v string) time.Duration {
 
 // startLoop starts the periodic refresher on first use, so a config that is
 // only validated (caddy validate) never touches the network.
-func (c *jwksCache) startLoop() {
+func (c *JWKSCache) startLoop() {
 	if c.manual {
 		return
 	}
@@ -315,13 +323,13 @@ func (c *jwksCache) startLoop() {
 }
 
 // loop refreshes when due until the cache is destructed.
-func (c *jwksCache) loop() {
+func (c *JWKSCache) loop() {
 	defer close(c.loopDone)
 	for {
 		c.mu.Lock()
 		wait := c.nextDue.Sub(c.now())
 		if c.nextDue.IsZero() {
-			wait = c.cfg.minPeriod // the first fetch is on its way
+			wait = c.cfg.MinPeriod // the first fetch is on its way
 		}
 		c.mu.Unlock()
 		if wait > 0 {
@@ -341,8 +349,8 @@ func (c *jwksCache) loop() {
 	}
 }
 
-// attempts reports the number of fetch attempts so far (tests).
-func (c *jwksCache) attempts() int {
+// Attempts reports the number of fetch attempts so far (tests).
+func (c *JWKSCache) Attempts() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.fetches

@@ -1,7 +1,8 @@
-package jwtauth
+package bearer
 
 import (
 	"context"
+	"github.com/intellistack/intellistack/modules/jwtauth/internal/jwttest"
 	"testing"
 	"time"
 )
@@ -21,9 +22,9 @@ func (s *staticKeys) RefreshUnknown(context.Context) *KeySet {
 	return s.current
 }
 
-func mustKeySet(t *testing.T, keys ...*testKey) *KeySet {
+func mustKeySet(t *testing.T, keys ...*jwttest.Key) *KeySet {
 	t.Helper()
-	ks, err := parseKeySet(jwksDoc(t, keys...))
+	ks, err := ParseKeySet(jwttest.JWKSDoc(t, keys...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,10 +32,10 @@ func mustKeySet(t *testing.T, keys ...*testKey) *KeySet {
 }
 
 func TestVerify(t *testing.T) {
-	a, b, _ := testKeys(t)
+	a, b, _ := jwttest.Keys(t)
 	now := time.Unix(1_800_000_000, 0).UTC()
 	const iss, aud = "https://issuer.test", "course-api"
-	base := func() map[string]any { return claimsAt(now, iss, aud, "user-1") }
+	base := func() map[string]any { return jwttest.Claims(now, iss, aud, "user-1") }
 	with := func(k string, v any) map[string]any {
 		c := base()
 		if v == nil {
@@ -49,28 +50,28 @@ func TestVerify(t *testing.T) {
 		token string
 		want  *Refusal
 	}{
-		{"valid", signRS256(t, a, base()), nil},
-		{"aud array", signRS256(t, a, with("aud", []string{"other", aud})), nil},
-		{"expired", signRS256(t, a, with("exp", now.Add(-time.Hour).Unix())), refuseExpired},
-		{"expired within leeway", signRS256(t, a, with("exp", now.Add(-10*time.Second).Unix())), nil},
-		{"expired just past leeway", signRS256(t, a, with("exp", now.Add(-30*time.Second).Unix())), refuseExpired},
-		{"nbf in future", signRS256(t, a, with("nbf", now.Add(time.Hour).Unix())), refuseNotYetValid},
-		{"iat in future", signRS256(t, a, with("iat", now.Add(time.Hour).Unix())), refuseNotYetValid},
-		{"wrong issuer", signRS256(t, a, with("iss", "https://evil.test")), refuseIssuer},
-		{"wrong audience", signRS256(t, a, with("aud", "other")), refuseAudience},
-		{"no exp", signRS256(t, a, with("exp", nil)), refuseMissingClaim},
-		{"no sub", signRS256(t, a, with("sub", nil)), refuseMissingClaim},
-		{"exp as string", signRS256(t, a, with("exp", "soon")), refuseMalformed},
-		{"malformed", "abc.def", refuseMalformed},
-		{"bad signature", signRS256(t, a, base())[:10] + "x" + signRS256(t, a, base())[11:], nil}, // replaced below
-		{"signed by unknown key", signRS256(t, &testKey{kid: a.kid, priv: b.priv}, base()), refuseSignature},
-		{"alg none", unsignedToken(base()), refuseAlgorithm},
-		{"HS256 with public key", hs256WithPublicKey(a, base()), refuseAlgorithm},
+		{"valid", jwttest.SignRS256(t, a, base()), nil},
+		{"aud array", jwttest.SignRS256(t, a, with("aud", []string{"other", aud})), nil},
+		{"expired", jwttest.SignRS256(t, a, with("exp", now.Add(-time.Hour).Unix())), RefuseExpired},
+		{"expired within leeway", jwttest.SignRS256(t, a, with("exp", now.Add(-10*time.Second).Unix())), nil},
+		{"expired just past leeway", jwttest.SignRS256(t, a, with("exp", now.Add(-30*time.Second).Unix())), RefuseExpired},
+		{"nbf in future", jwttest.SignRS256(t, a, with("nbf", now.Add(time.Hour).Unix())), RefuseNotYetValid},
+		{"iat in future", jwttest.SignRS256(t, a, with("iat", now.Add(time.Hour).Unix())), RefuseNotYetValid},
+		{"wrong issuer", jwttest.SignRS256(t, a, with("iss", "https://evil.test")), RefuseIssuer},
+		{"wrong audience", jwttest.SignRS256(t, a, with("aud", "other")), RefuseAudience},
+		{"no exp", jwttest.SignRS256(t, a, with("exp", nil)), RefuseMissingClaim},
+		{"no sub", jwttest.SignRS256(t, a, with("sub", nil)), RefuseMissingClaim},
+		{"exp as string", jwttest.SignRS256(t, a, with("exp", "soon")), RefuseMalformed},
+		{"malformed", "abc.def", RefuseMalformed},
+		{"bad signature", jwttest.SignRS256(t, a, base())[:10] + "x" + jwttest.SignRS256(t, a, base())[11:], nil}, // replaced below
+		{"signed by unknown key", jwttest.SignRS256(t, &jwttest.Key{Kid: a.Kid, Priv: b.Priv}, base()), RefuseSignature},
+		{"alg none", jwttest.Unsigned(base()), RefuseAlgorithm},
+		{"HS256 with public key", jwttest.HS256WithPublicKey(a, base()), RefuseAlgorithm},
 	}
 	// A signature from another token: valid base64, wrong bytes.
-	good, other := signRS256(t, a, base()), signRS256(t, a, with("sub", "user-2"))
-	cases[13].token = good[:lastDot(good)] + other[lastDot(other):]
-	cases[13].want = refuseSignature
+	good, other := jwttest.SignRS256(t, a, base()), jwttest.SignRS256(t, a, with("sub", "user-2"))
+	cases[13].token = good[:jwttest.LastDot(good)] + other[jwttest.LastDot(other):]
+	cases[13].want = RefuseSignature
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,19 +88,10 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func lastDot(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '.' {
-			return i
-		}
-	}
-	return -1
-}
-
 func TestVerifyIdentityClaims(t *testing.T) {
-	a, _, _ := testKeys(t)
+	a, _, _ := jwttest.Keys(t)
 	now := time.Unix(1_800_000_000, 0)
-	c := claimsAt(now, "", "", "u1")
+	c := jwttest.Claims(now, "", "", "u1")
 	c["role"] = "admin, instructor"
 	c["email_verified"] = "true"
 	c["scope"] = []string{"openid", "chat"}
@@ -109,7 +101,7 @@ func TestVerifyIdentityClaims(t *testing.T) {
 	c["tags"] = []string{"x"}
 	v := &Verifier{Algorithms: map[string]bool{"RS256": true}, Claims: []string{"stage", "tags", "absent"},
 		Keys: &staticKeys{current: mustKeySet(t, a)}, Now: func() time.Time { return now }}
-	id, r := v.Verify(context.Background(), signRS256(t, a, c))
+	id, r := v.Verify(context.Background(), jwttest.SignRS256(t, a, c))
 	if r != nil {
 		t.Fatal(r)
 	}
@@ -122,21 +114,21 @@ func TestVerifyIdentityClaims(t *testing.T) {
 }
 
 func TestVerifyUnknownKidRefreshes(t *testing.T) {
-	a, b, _ := testKeys(t)
+	a, b, _ := jwttest.Keys(t)
 	now := time.Unix(1_800_000_000, 0)
 	keys := &staticKeys{current: mustKeySet(t, a), afterRefresh: mustKeySet(t, a, b)}
 	v := &Verifier{Algorithms: map[string]bool{"RS256": true}, Keys: keys, Now: func() time.Time { return now }}
-	if _, r := v.Verify(context.Background(), signRS256(t, b, claimsAt(now, "", "", "u"))); r != nil || keys.refreshes != 1 {
+	if _, r := v.Verify(context.Background(), jwttest.SignRS256(t, b, jwttest.Claims(now, "", "", "u"))); r != nil || keys.refreshes != 1 {
 		t.Fatalf("refusal %v, refreshes %d", r, keys.refreshes)
 	}
 	// A kid that stays unknown is refused after the (source-limited) refresh.
-	_, _, kc := testKeys(t)
-	if _, r := v.Verify(context.Background(), signRS256(t, kc, claimsAt(now, "", "", "u"))); r != refuseUnknownKey {
+	_, _, kc := jwttest.Keys(t)
+	if _, r := v.Verify(context.Background(), jwttest.SignRS256(t, kc, jwttest.Claims(now, "", "", "u"))); r != RefuseUnknownKey {
 		t.Fatalf("refusal %v", r)
 	}
 	// No keys at all: 503.
 	v.Keys = &staticKeys{}
-	if _, r := v.Verify(context.Background(), signRS256(t, a, claimsAt(now, "", "", "u"))); r != refuseNoKeys {
+	if _, r := v.Verify(context.Background(), jwttest.SignRS256(t, a, jwttest.Claims(now, "", "", "u"))); r != RefuseNoKeys {
 		t.Fatalf("refusal %v", r)
 	}
 }

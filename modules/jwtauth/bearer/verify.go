@@ -1,4 +1,4 @@
-package jwtauth
+package bearer
 
 import (
 	"context"
@@ -46,15 +46,15 @@ type Identity struct {
 func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, *Refusal) {
 	p, err := parseToken(token)
 	if err != nil {
-		return nil, refuseMalformed
+		return nil, RefuseMalformed
 	}
 	alg := p.header.Alg
 	if !v.Algorithms[alg] || !supportedAlgorithms[alg] {
-		return nil, refuseAlgorithm
+		return nil, RefuseAlgorithm
 	}
 	keys := v.Keys.Current(ctx)
 	if keys == nil {
-		return nil, refuseNoKeys
+		return nil, RefuseNoKeys
 	}
 	cands := keys.candidates(p.header.Kid, alg)
 	if len(cands) == 0 {
@@ -64,7 +64,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, *Refusa
 			cands = keys.candidates(p.header.Kid, alg)
 		}
 		if len(cands) == 0 {
-			return nil, refuseUnknownKey
+			return nil, RefuseUnknownKey
 		}
 	}
 	verifier := verifiers[alg]
@@ -76,31 +76,31 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, *Refusa
 		}
 	}
 	if !verified {
-		return nil, refuseSignature
+		return nil, RefuseSignature
 	}
 
 	var c claims
 	if err := json.Unmarshal(p.payload, &c); err != nil {
-		return nil, refuseMalformed
+		return nil, RefuseMalformed
 	}
 	now := v.Now()
 	if c.Expiry == nil || c.Subject == "" {
-		return nil, refuseMissingClaim
+		return nil, RefuseMissingClaim
 	}
 	if !now.Before(c.Expiry.Add(v.Leeway)) {
-		return nil, refuseExpired
+		return nil, RefuseExpired
 	}
 	if c.NotBefore != nil && now.Add(v.Leeway).Before(c.NotBefore.Time) {
-		return nil, refuseNotYetValid
+		return nil, RefuseNotYetValid
 	}
 	if c.IssuedAt != nil && now.Add(v.Leeway).Before(c.IssuedAt.Time) {
-		return nil, refuseNotYetValid
+		return nil, RefuseNotYetValid
 	}
 	if v.Issuer != "" && c.Issuer != v.Issuer {
-		return nil, refuseIssuer
+		return nil, RefuseIssuer
 	}
 	if len(v.Audiences) > 0 && !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(v.Audiences, a) }) {
-		return nil, refuseAudience
+		return nil, RefuseAudience
 	}
 
 	id := &Identity{
@@ -119,7 +119,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, *Refusa
 	if len(v.Claims) > 0 {
 		var all map[string]json.RawMessage
 		if err := json.Unmarshal(p.payload, &all); err != nil {
-			return nil, refuseMalformed
+			return nil, RefuseMalformed
 		}
 		for _, name := range v.Claims {
 			if raw, ok := all[name]; ok {

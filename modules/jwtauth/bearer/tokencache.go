@@ -1,4 +1,4 @@
-package jwtauth
+package bearer
 
 import (
 	"crypto/sha256"
@@ -6,44 +6,52 @@ import (
 	"time"
 )
 
-// tokenCache remembers verified tokens so the signature check is paid once
+// TokenCache remembers verified tokens so the signature check is paid once
 // per token, not once per request. Keys are SHA-256 digests (the cache
 // never holds a token); an entry never outlives the token's exp, nor the
 // JWKS refresh interval, so a key withdrawn by the issuer stops working in
 // the cache about when it stops working for fresh verification. It is
 // bounded: when full, expired entries go first, then arbitrary ones.
-type tokenCache struct {
+type TokenCache[V any] struct {
 	mu      sync.RWMutex
 	max     int
-	entries map[[sha256.Size]byte]cacheEntry
+	entries map[[sha256.Size]byte]cacheEntry[V]
 }
 
-type cacheEntry struct {
-	v     *verdict
+type cacheEntry[V any] struct {
+	v     V
 	until time.Time
 }
 
-func newTokenCache(size int) *tokenCache {
+// NewTokenCache makes a cache of at most size entries; nil (no caching)
+// when size is not positive.
+func NewTokenCache[V any](size int) *TokenCache[V] {
 	if size <= 0 {
 		return nil
 	}
-	return &tokenCache{max: size, entries: make(map[[sha256.Size]byte]cacheEntry)}
+	return &TokenCache[V]{max: size, entries: make(map[[sha256.Size]byte]cacheEntry[V])}
 }
 
-func (c *tokenCache) get(key [sha256.Size]byte, now time.Time) *verdict {
+// Key is the cache key of a token.
+func Key(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)) }
+
+// Get returns the value cached for key, unless it is absent or over at now.
+func (c *TokenCache[V]) Get(key [sha256.Size]byte, now time.Time) (V, bool) {
+	var zero V
 	if c == nil {
-		return nil
+		return zero, false
 	}
 	c.mu.RLock()
 	e, ok := c.entries[key]
 	c.mu.RUnlock()
 	if !ok || !now.Before(e.until) {
-		return nil
+		return zero, false
 	}
-	return e.v
+	return e.v, true
 }
 
-func (c *tokenCache) put(key [sha256.Size]byte, v *verdict, until, now time.Time) {
+// Put remembers v for key until until (nothing when until is not after now).
+func (c *TokenCache[V]) Put(key [sha256.Size]byte, v V, until, now time.Time) {
 	if c == nil || !now.Before(until) {
 		return
 	}
@@ -64,10 +72,11 @@ func (c *tokenCache) put(key [sha256.Size]byte, v *verdict, until, now time.Time
 			delete(c.entries, k)
 		}
 	}
-	c.entries[key] = cacheEntry{v: v, until: until}
+	c.entries[key] = cacheEntry[V]{v: v, until: until}
 }
 
-func (c *tokenCache) len() int {
+// Len is the number of entries.
+func (c *TokenCache[V]) Len() int {
 	if c == nil {
 		return 0
 	}

@@ -1,30 +1,31 @@
-package jwtauth
+package bearer
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/intellistack/intellistack/modules/jwtauth/internal/jwttest"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestParseToken(t *testing.T) {
-	h := b64JSON(map[string]any{"alg": "RS256", "kid": "k"})
-	p := b64JSON(map[string]any{"sub": "x"})
+	h := jwttest.B64JSON(map[string]any{"alg": "RS256", "kid": "k"})
+	p := jwttest.B64JSON(map[string]any{"sub": "x"})
 	cases := map[string]bool{
-		h + "." + p + ".c2ln":              true,
-		h + "." + p + ".":                  true, // empty signature parses; verification refuses it
-		h + "." + p:                        false,
-		h + "." + p + ".c2ln.more.parts":   false,
-		h + "." + p + ".c2ln=":             false, // padding is not base64url
-		"!!." + p + ".c2ln":                false,
-		b64([]byte("[]")) + "." + p + ".x": false,
-		b64JSON(map[string]any{"kid": "k"}) + "." + p + ".c2ln":                          false, // no alg
-		b64JSON(map[string]any{"alg": "RS256", "crit": []string{"b64"}}) + "." + p + ".": false,
-		h + "." + b64([]byte(`"str"`)) + ".c2ln":                                         false,
-		h + "." + b64([]byte(``)) + ".c2ln":                                              false,
-		strings.Repeat("a", maxTokenLength+1):                                            false,
-		"": false,
+		h + "." + p + ".c2ln":                      true,
+		h + "." + p + ".":                          true, // empty signature parses; verification refuses it
+		h + "." + p:                                false,
+		h + "." + p + ".c2ln.more.parts":           false,
+		h + "." + p + ".c2ln=":                     false, // padding is not base64url
+		"!!." + p + ".c2ln":                        false,
+		jwttest.B64([]byte("[]")) + "." + p + ".x": false,
+		jwttest.B64JSON(map[string]any{"kid": "k"}) + "." + p + ".c2ln":                          false, // no alg
+		jwttest.B64JSON(map[string]any{"alg": "RS256", "crit": []string{"b64"}}) + "." + p + ".": false,
+		h + "." + jwttest.B64([]byte(`"str"`)) + ".c2ln":                                         false,
+		h + "." + jwttest.B64([]byte(``)) + ".c2ln":                                              false,
+		strings.Repeat("a", maxTokenLength+1):                                                    false,
+		"":                                                                                       false,
 	}
 	for tok, ok := range cases {
 		_, err := parseToken(tok)
@@ -50,9 +51,9 @@ func TestBearerToken(t *testing.T) {
 		{"Bearer a\"b", "", true, false},
 	}
 	for _, c := range cases {
-		tok, present, ok := bearerToken(c.in)
+		tok, present, ok := BearerToken(c.in)
 		if tok != c.tok || present != c.present || ok != c.wellFmt {
-			t.Errorf("bearerToken(%q) = %q,%v,%v", c.in, tok, present, ok)
+			t.Errorf("BearerToken(%q) = %q,%v,%v", c.in, tok, present, ok)
 		}
 	}
 }
@@ -65,12 +66,12 @@ func TestStripIdentityHeaders(t *testing.T) {
 		"X-Custom":     {"spoof"},
 		"Accept":       {"*/*"},
 	}
-	stripIdentityHeaders(h, []string{"X-User-Id", "X-User-Email", "X-User-Role", "X-Custom"})
+	StripIdentityHeaders(h, []string{"X-User-Id", "X-User-Email", "X-User-Role", "X-Custom"})
 	if len(h) != 1 || h["Accept"] == nil {
 		t.Fatalf("left: %v", h)
 	}
-	if got := headerSafe("a\r\nb\x00c\td"); got != "abc\td" {
-		t.Fatalf("headerSafe: %q", got)
+	if got := HeaderSafe("a\r\nb\x00c\td"); got != "abc\td" {
+		t.Fatalf("HeaderSafe: %q", got)
 	}
 }
 
@@ -79,24 +80,24 @@ func TestStripIdentityHeaders(t *testing.T) {
 // the header and the claims decoding, and the whole verification (whose
 // signature check needs a real key, so claims also get decoded directly).
 func FuzzTokenParsing(f *testing.F) {
-	a, _, _ := testKeys(f)
+	a, _, _ := jwttest.Keys(f)
 	now := time.Unix(1_800_000_000, 0)
-	valid := signRS256(f, a, claimsAt(now, "https://i.test", "api", "u"))
+	valid := jwttest.SignRS256(f, a, jwttest.Claims(now, "https://i.test", "api", "u"))
 	for _, seed := range []string{
-		valid, "Bearer " + valid, unsignedToken(map[string]any{"sub": "x"}), hs256WithPublicKey(a, map[string]any{"sub": "x"}),
+		valid, "Bearer " + valid, jwttest.Unsigned(map[string]any{"sub": "x"}), jwttest.HS256WithPublicKey(a, map[string]any{"sub": "x"}),
 		"a.b.c", "..", "....", "e30.e30.", `{"exp":1e400,"aud":[1,2],"role":{"x":1},"email_verified":"maybe"}`,
-		`{"exp":-1,"nbf":"x","aud":null,"scope":["a",null]}`, b64JSON(map[string]any{"alg": "RS256", "crit": nil}) + ".e30.AA",
+		`{"exp":-1,"nbf":"x","aud":null,"scope":["a",null]}`, jwttest.B64JSON(map[string]any{"alg": "RS256", "crit": nil}) + ".e30.AA",
 	} {
 		f.Add(seed)
 	}
-	ks, err := parseKeySet(jwksDoc(f, a))
+	ks, err := ParseKeySet(jwttest.JWKSDoc(f, a))
 	if err != nil {
 		f.Fatal(err)
 	}
 	v := &Verifier{Issuer: "https://i.test", Audiences: []string{"api"}, Algorithms: map[string]bool{"RS256": true, "ES256": true},
 		Claims: []string{"stage"}, Keys: &staticKeys{current: ks}, Now: func() time.Time { return now }}
 	f.Fuzz(func(t *testing.T, s string) {
-		_, _, _ = bearerToken(s)
+		_, _, _ = BearerToken(s)
 		if p, err := parseToken(s); err == nil && (p.header.Alg == "" || len(p.payload) == 0) {
 			t.Fatalf("parsed without alg or payload: %q", s)
 		}

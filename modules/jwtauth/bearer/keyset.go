@@ -1,4 +1,4 @@
-package jwtauth
+package bearer
 
 import (
 	"crypto/ecdsa"
@@ -21,6 +21,9 @@ var supportedAlgorithms = map[string]bool{
 	"ES256": true, "ES384": true, "ES512": true,
 	"EdDSA": true,
 }
+
+// Supported reports whether alg is an algorithm bearer_jwt can accept.
+func Supported(alg string) bool { return supportedAlgorithms[alg] }
 
 // verifiers are jwx's stateless signature verifiers, made once.
 var verifiers = func() map[string]jws.Verifier {
@@ -84,10 +87,10 @@ func (s *KeySet) candidates(kid, alg string) []*verifyKey {
 	return out
 }
 
-// parseKeySet reads a JWKS document and keeps the public signature keys.
+// ParseKeySet reads a JWKS document and keeps the public signature keys.
 // Symmetric keys, encryption keys and unsupported key types are dropped, so
 // an issuer publishing an "oct" key cannot enable HMAC verification.
-func parseKeySet(doc []byte) (*KeySet, error) {
+func ParseKeySet(doc []byte) (*KeySet, error) {
 	set, err := jwk.Parse(doc)
 	if err != nil {
 		return nil, fmt.Errorf("parsing JWKS: %w", err)
