@@ -154,7 +154,7 @@ func (k *keyring) load(ctx context.Context) ([]*signingKey, error) {
 func pickSigner(keys []*signingKey, now time.Time) *signingKey {
 	var best *signingKey
 	for _, key := range keys {
-		if !now.Before(key.signFrom) && now.Before(key.signUntil) && (best == nil || key.signFrom.After(best.signFrom)) {
+		if key.private != nil && !now.Before(key.signFrom) && now.Before(key.signUntil) && (best == nil || key.signFrom.After(best.signFrom)) {
 			best = key
 		}
 	}
@@ -205,19 +205,21 @@ func (k *keyring) read(ctx context.Context, q interface {
 		if err := rows.Scan(&kid, &alg, &pub, &sealed, &from, &until, &publish); err != nil {
 			return nil, err
 		}
+		key := &signingKey{kid: kid, alg: jwa.SignatureAlgorithm(alg), publicJWK: json.RawMessage(pub),
+			signFrom: time.UnixMilli(from), signUntil: time.UnixMilli(until), publishUntil: time.UnixMilli(publish)}
 		priv, err := openPrivateKey(seal, kid, sealed)
 		if err != nil {
-			// A key sealed under another secret: skip it rather than stop
-			// serving; it is reported so the operator can fix the secret.
+			// Sealed under another secret: still published and usable for
+			// verification (the public half is plain), never for signing.
 			k.cfg.logger.Error("cannot decrypt signing key; is the secret the same on every node?",
 				zap.String("kid", kid), zap.Error(err))
-			continue
+			if key.public, err = parsePublicJWK(pub); err != nil {
+				continue
+			}
+		} else {
+			key.private, key.public = priv, priv.Public()
 		}
-		keys = append(keys, &signingKey{
-			kid: kid, alg: jwa.SignatureAlgorithm(alg), private: priv, public: priv.Public(),
-			publicJWK: json.RawMessage(pub),
-			signFrom:  time.UnixMilli(from), signUntil: time.UnixMilli(until), publishUntil: time.UnixMilli(publish),
-		})
+		keys = append(keys, key)
 	}
 	return keys, rows.Err()
 }
@@ -242,6 +244,13 @@ func (k *keyring) maintain(ctx context.Context, db *store.DB) ([]*signingKey, er
 		}
 		s := pickSigner(keys, now)
 		var from time.Time
+		for _, key := range keys {
+			if s == nil && key.private == nil && !now.Before(key.signFrom) && now.Before(key.signUntil) {
+				// Another node sealed the current key with a different
+				// secret: creating a rival key would split the cluster.
+				return fmt.Errorf("signing key %s cannot be decrypted: every node must use the same secret", key.kid)
+			}
+		}
 		switch {
 		case s == nil:
 			// First start (or every key lapsed): nobody can hold a token from
@@ -330,6 +339,18 @@ func buildJWKS(keys []*signingKey) ([]byte, error) {
 		set.Keys = append(set.Keys, key.publicJWK)
 	}
 	return json.Marshal(set)
+}
+
+func parsePublicJWK(raw string) (crypto.PublicKey, error) {
+	key, err := jwk.ParseKey([]byte(raw))
+	if err != nil {
+		return nil, err
+	}
+	var pub any
+	if err := key.Raw(&pub); err != nil {
+		return nil, err
+	}
+	return pub, nil
 }
 
 // sealPrivateKey encrypts a PKCS#8 private key with AES-256-GCM; the kid is
