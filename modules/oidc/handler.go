@@ -193,6 +193,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		sealKey: func() ([]byte, error) { return p.key("oidc.signing-keys") },
 	})
 	h.p = p
+	go p.sweep(ctx)
 	return nil
 }
 

@@ -1,0 +1,48 @@
+package oidc
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// sweepEvery is how often expired rows are deleted. Every node sweeps; the
+// deletes are idempotent, so nodes need not coordinate.
+const sweepEvery = 10 * time.Minute
+
+// sweep deletes expired codes, pending requests, tokens and sessions until
+// ctx (the module's context) ends at the next reload. Used refresh tokens
+// are kept until they expire: they are what reuse detection looks for.
+func (p *provider) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.sweepOnce(ctx)
+		}
+	}
+}
+
+func (p *provider) sweepOnce(ctx context.Context) {
+	db, err := p.database(ctx)
+	if err != nil {
+		return
+	}
+	now := p.now().UnixMilli()
+	for _, q := range []string{
+		"DELETE FROM oidc_codes WHERE expires_at < ?",
+		"DELETE FROM oidc_auth_requests WHERE expires_at < ?",
+		"DELETE FROM oidc_access_tokens WHERE expires_at < ?",
+		"DELETE FROM oidc_refresh_tokens WHERE expires_at < ?",
+		"DELETE FROM sessions WHERE expires_at < ?",
+		"DELETE FROM verifications WHERE expires_at < ?",
+	} {
+		if _, err := db.Exec(ctx, q, now); err != nil && ctx.Err() == nil {
+			p.logger.Warn("sweeping expired rows", zap.String("query", q), zap.Error(err))
+		}
+	}
+}
