@@ -97,13 +97,24 @@ func BearerToken(authorization string) (token string, present, ok bool) {
 		return "", true, false
 	}
 	for i := 0; i < len(token); i++ {
-		c := token[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/', c == '=':
-		default:
+		if !token68[token[i]] {
 			return "", true, false
 		}
 	}
 	return token, true, true
 }
+
+// token68 are the bytes of an RFC 7235 token68 (what a bearer token is
+// made of); a table, because this runs over every byte of every token.
+var token68 = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~+/=" {
+		t[c] = true
+	}
+	return t
+}()
