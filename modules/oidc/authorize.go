@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -154,7 +153,7 @@ func (p *provider) parseAuthRequest(ctx context.Context, f url.Values) (*authReq
 		req.MaxAge = n
 	}
 	if hint := f.Get("id_token_hint"); hint != "" {
-		sub, err := p.idTokenHintSubject(ctx, hint, "")
+		sub, _, err := p.idTokenHint(ctx, hint)
 		if err != nil {
 			return fail("invalid_request", "id_token_hint is not a valid ID token from this provider")
 		}
@@ -383,5 +382,3 @@ func (p *provider) redirectResult(w http.ResponseWriter, r *http.Request, req *a
 	u.RawQuery = q.Encode()
 	p.redirect(w, r, u.String())
 }
-
-var errNotFound = errors.New("not found")

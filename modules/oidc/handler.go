@@ -233,9 +233,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(w, r)
 }
 
-// provider returns the protocol core (for tests and benchmarks).
-func (h *Handler) provider() *provider { return h.p }
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)

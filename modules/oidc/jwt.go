@@ -134,14 +134,9 @@ func (p *provider) verifyAccessToken(ctx context.Context, token string) (*access
 	return &c, nil
 }
 
-// idTokenHintSubject validates an ID token we issued (expired is fine, as
-// OIDC Core §3.1.2.1 allows) and returns its sub; with clientID set, the
-// token must be for that client. It also returns the audience.
-func (p *provider) idTokenHintSubject(ctx context.Context, token, clientID string) (string, error) {
-	sub, _, err := p.idTokenHint(ctx, token)
-	return sub, err
-}
-
+// idTokenHint validates an ID token we issued (an expired one is fine, as
+// OIDC Core §3.1.2.1 allows for id_token_hint) and returns its sub and its
+// (first) audience.
 func (p *provider) idTokenHint(ctx context.Context, token string) (sub, aud string, err error) {
 	if len(token) > 8192 || strings.Count(token, ".") != 2 {
 		return "", "", errBadToken

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -15,8 +16,12 @@ import (
 )
 
 // dummyHash is verified when the e-mail is unknown, so a sign-in takes as
-// long for an unknown address as for a wrong password.
-var dummyHash, _ = password.Hash("unused-Dummy-1!", password.DefaultParams)
+// long for an unknown address as for a wrong password. It is made on first
+// use, not at init, so binaries that never sign anyone in do not pay for it.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := password.Hash("unused-Dummy-1!", password.DefaultParams)
+	return h
+})
 
 // pageRequest reads the request_id of a hosted page and the client it is for.
 func (p *provider) pageRequest(ctx context.Context, db *store.DB, id string) (*authRequest, string) {
@@ -109,8 +114,9 @@ func (p *provider) checkPassword(ctx context.Context, db *store.DB, email, pw st
 	if err != nil && !errors.Is(err, errNoUser) {
 		return nil, err
 	}
-	if u == nil || hash == "" {
-		hash = dummyHash
+	dummy := u == nil || hash == ""
+	if dummy {
+		hash = dummyHash()
 	}
 	select {
 	case p.hashSlots <- struct{}{}:
@@ -119,7 +125,7 @@ func (p *provider) checkPassword(ctx context.Context, db *store.DB, email, pw st
 	}
 	stale, verr := password.Verify(pw, hash, p.hashParams)
 	<-p.hashSlots
-	if u == nil || hash == dummyHash || verr != nil {
+	if dummy || verr != nil {
 		if verr != nil && !errors.Is(verr, password.ErrMismatch) && u != nil {
 			p.logger.Warn("unreadable password hash", zap.String("user_id", u.ID), zap.Error(verr))
 		}
