@@ -248,3 +248,5 @@ func decodeJWT(t *testing.T, tok string) jwtParts {
 	}
 	return j
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
