@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -92,6 +93,7 @@ type Handler struct {
 	Retention caddy.Duration `json:"retention,omitempty"`
 
 	app       *store.App
+	db        *atomic.Pointer[store.DB]
 	srv       *server
 	responder responder.Responder
 	logger    *zap.Logger
@@ -129,13 +131,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.app = app
-	h.srv = h.newServer(app.DB)
+	h.db = new(atomic.Pointer[store.DB])
+	h.srv = h.newServer(h.database)
 	if h.Retention > 0 {
 		// The module context ends at reload: the next generation's sweeper
 		// takes over, so exactly one runs per node.
 		go h.sweep(ctx)
 	}
 	return nil
+}
+
+// database returns the shared handle, remembered once it is ready: after a
+// reload, requests still in flight on this generation (an HTTP/2 connection
+// keeps multiplexing onto the old server) must keep working although the
+// old app has let go of its reference; the new generation holds the handle
+// open.
+func (h *Handler) database(ctx context.Context) (*store.DB, error) {
+	if db := h.db.Load(); db != nil {
+		return db, nil
+	}
+	db, err := h.app.DB(ctx)
+	if err == nil {
+		h.db.Store(db)
+	}
+	return db, err
 }
 
 // newServer builds the Caddy-free server from the config.

@@ -80,15 +80,23 @@ func nullString(s string) any {
 	return s
 }
 
-// createThread inserts a thread owned by owner.
-func (s *storage) createThread(ctx context.Context, t *threadRow) error {
+// createThread inserts a thread owned by owner, with its first item when
+// one is given, in one transaction (one commit before the first event).
+func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol.Item, pageContext []byte) error {
 	status, _ := json.Marshal(t.Status)
 	meta, _ := json.Marshal(t.Metadata)
-	_, err := s.db.Exec(ctx, `INSERT INTO chatkit_threads
-		(id, owner_id, title, status, metadata, created_at, updated_at, last_activity_at, next_seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-		t.ID, t.Owner, nullString(t.Title), string(status), string(meta), t.CreatedAt, t.CreatedAt, t.CreatedAt)
-	return err
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO chatkit_threads
+			(id, owner_id, title, status, metadata, created_at, updated_at, last_activity_at, next_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+			t.ID, t.Owner, nullString(t.Title), string(status), string(meta), t.CreatedAt, t.CreatedAt, t.CreatedAt); err != nil {
+			return err
+		}
+		if first == nil {
+			return nil
+		}
+		return insertItem(ctx, tx, t.ID, first, time.UnixMilli(t.CreatedAt), pageContext)
+	})
 }
 
 // getThread loads owner's thread, or errNotFound.
@@ -261,9 +269,16 @@ func (s *storage) getItem(ctx context.Context, threadID, id string) (storedItem,
 	return storedItem{seq, it}, err
 }
 
-// addItem appends an item to a thread, taking the next sequence number under
-// the thread row's lock, and records the thread's activity.
+// addItem appends an item to a thread and records the thread's activity.
 func (s *storage) addItem(ctx context.Context, threadID string, it protocol.Item, createdAt time.Time, pageContext []byte) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		return insertItem(ctx, tx, threadID, it, createdAt, pageContext)
+	})
+}
+
+// insertItem takes the thread's next sequence number under its row lock and
+// inserts the item.
+func insertItem(ctx context.Context, tx *store.Tx, threadID string, it protocol.Item, createdAt time.Time, pageContext []byte) error {
 	body, err := json.Marshal(it)
 	if err != nil {
 		return err
@@ -277,20 +292,18 @@ func (s *storage) addItem(ctx context.Context, threadID string, it protocol.Item
 		hidden = 1
 	}
 	ms := createdAt.UnixMilli()
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		var seq int64
-		err := tx.QueryRow(ctx, `UPDATE chatkit_threads SET next_seq = next_seq + 1, last_activity_at = ?, updated_at = ?
-			WHERE id = ? RETURNING next_seq`, ms, ms, threadID).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errNotFound
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO chatkit_items (thread_id, id, seq, type, hidden, body, context, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, threadID, it.ItemID(), seq, it.ItemType(), hidden, string(body), ctxCol, ms)
+	var seq int64
+	err = tx.QueryRow(ctx, `UPDATE chatkit_threads SET next_seq = next_seq + 1, last_activity_at = ?, updated_at = ?
+		WHERE id = ? RETURNING next_seq`, ms, ms, threadID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
 		return err
-	})
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO chatkit_items (thread_id, id, seq, type, hidden, body, context, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, threadID, it.ItemID(), seq, it.ItemType(), hidden, string(body), ctxCol, ms)
+	return err
 }
 
 // saveItem replaces a stored item's body in place (thread.item.replaced,

@@ -76,11 +76,11 @@ func (s *server) prepare(ctx context.Context, st *storage, c *call) (*turn, erro
 			Metadata: ThreadMetadata{Course: c.page.Course, Stage: c.page.Stage, Lesson: c.page.Lesson,
 				URL: c.page.URL, Title: c.page.Title},
 		}
-		if err := st.createThread(ctx, t.thread); err != nil {
-			return nil, err
-		}
 		t.created = true
 		t.user = s.userItem(t.thread.ID, p.Input, now)
+		if err := st.createThread(ctx, t.thread, t.user, pageJSON(c.page)); err != nil {
+			return nil, err
+		}
 	case *protocol.AddUserMessageParams:
 		th, err := s.openThread(ctx, st, owner, p.ThreadID)
 		if err != nil {
@@ -172,12 +172,10 @@ func (s *server) prepare(ctx context.Context, st *storage, c *call) (*turn, erro
 		return nil, unsupported(c.req.Type)
 	}
 	if t.user != nil {
-		var pageJSON []byte
-		if !c.page.Empty() {
-			pageJSON, _ = json.Marshal(c.page)
-		}
-		if err := st.addItem(ctx, t.thread.ID, t.user, now, pageJSON); err != nil {
-			return nil, err
+		if !t.created {
+			if err := st.addItem(ctx, t.thread.ID, t.user, now, pageJSON(c.page)); err != nil {
+				return nil, err
+			}
 		}
 		t.input = t.user
 	}
@@ -186,6 +184,15 @@ func (s *server) prepare(ctx context.Context, st *storage, c *call) (*turn, erro
 		t.page = responder.PageContext{URL: m.URL, Title: m.Title, Course: m.Course, Stage: m.Stage, Lesson: m.Lesson}
 	}
 	return t, nil
+}
+
+// pageJSON is the stored form of a message's page context (nil if none).
+func pageJSON(p responder.PageContext) []byte {
+	if p.Empty() {
+		return nil
+	}
+	b, _ := json.Marshal(p)
+	return b
 }
 
 // openThread loads a thread that may receive a new turn.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -38,6 +39,7 @@ type Usage struct {
 	AdminRole string `json:"admin_role,omitempty"`
 
 	app    *store.App
+	db     *atomic.Pointer[store.DB]
 	logger *zap.Logger
 	now    func() time.Time
 }
@@ -64,6 +66,7 @@ func (u *Usage) Provision(ctx caddy.Context) error {
 		return err
 	}
 	u.app = app
+	u.db = new(atomic.Pointer[store.DB])
 	return nil
 }
 
@@ -109,7 +112,15 @@ func (u *Usage) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		}
 		limit = min(n, maxUsageRows)
 	}
-	db, err := u.app.DB(r.Context())
+	db := u.db.Load()
+	var err error
+	if db == nil {
+		// Remembered for requests this generation serves after a reload
+		// (see Handler.database).
+		if db, err = u.app.DB(r.Context()); err == nil {
+			u.db.Store(db)
+		}
+	}
 	if err != nil {
 		writeProtocolError(w, protocol.Errorf(http.StatusServiceUnavailable, "unavailable", "the database is not available"))
 		return nil

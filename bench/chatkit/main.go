@@ -1,0 +1,488 @@
+// Command chatkit measures the ChatKit handler through Caddy, in one run:
+//
+//  1. time to the first SSE event and to the first assistant text delta of
+//     threads.create and threads.add_user_message, against the echo
+//     responder called directly (no HTTP, no database) — the difference is
+//     what the handler, Caddy and PostgreSQL add before the model starts;
+//  2. threads.get_by_id and items.list (limit 100) latency on a 100-item
+//     thread on PostgreSQL;
+//  3. 1,000 concurrent streams (echo with a delay between words) without
+//     error, with peak memory.
+//
+// Run: go run ./bench/chatkit [-n 1000] [-streams 1000]
+// DATABASE_URL picks the PostgreSQL server (default: the test server); the
+// benchmark works in a schema of its own and drops it at the end. Caddy runs
+// in this process, so the memory figures include the load generator.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/intellistack/intellistack/modules/chatkit"
+	"github.com/intellistack/intellistack/modules/chatkit/protocol"
+	"github.com/intellistack/intellistack/modules/chatkit/responder"
+	_ "github.com/intellistack/intellistack/modules/store"
+)
+
+func init() {
+	caddy.RegisterModule(benchIdentity{})
+	httpcaddyfile.RegisterHandlerDirective("bench_identity", func(httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		return new(benchIdentity), nil
+	})
+}
+
+// benchIdentity sets {http.auth.user.id} from X-User, standing in for
+// bearer_jwt so that token checks are not part of the measurement.
+type benchIdentity struct{}
+
+func (benchIdentity) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.bench_identity", New: func() caddy.Module { return new(benchIdentity) }}
+}
+
+func (benchIdentity) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer).Set("http.auth.user.id", r.Header.Get("X-User"))
+	return next.ServeHTTP(w, r)
+}
+
+func main() {
+	n := flag.Int("n", 1000, "measured turns per operation")
+	streams := flag.Int("streams", 1000, "concurrent streams")
+	flag.Parse()
+
+	base := os.Getenv("DATABASE_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	pgURL, drop := freshSchema(base)
+	defer drop()
+
+	port := freePort()
+	dir, _ := os.MkdirTemp("", "chatkit-bench-")
+	defer os.RemoveAll(dir)
+	cf := fmt.Sprintf(`{
+	admin off
+	http_port %d
+	default_bind 127.0.0.1
+	persist_config off
+	storage file_system %q
+	log {
+		level ERROR
+	}
+	intellistack {
+		database %q
+		secret bench-secret-0123456789abcdef
+	}
+}
+
+http://:%d {
+	route /base {
+		bench_identity
+		respond "ok"
+	}
+	route /chatkit {
+		bench_identity
+		chatkit {
+			responder echo
+		}
+	}
+	route /slow {
+		bench_identity
+		chatkit {
+			responder echo {
+				delay 100ms
+			}
+		}
+	}
+}
+`, port, dir, pgURL, port)
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
+	must(err)
+	must(caddy.Load(cfg, true))
+	defer caddy.Stop()
+	root := "http://127.0.0.1:" + strconv.Itoa(port)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2000, MaxConnsPerHost: 0, DisableCompression: true}}
+	waitUp(client, root+"/base")
+
+	fmt.Printf("ChatKit handler through Caddy v2.11.9 on PostgreSQL (%s), GOMAXPROCS=%d, n=%d\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.GOMAXPROCS(0), *n)
+
+	// 1. Time to first event / first delta, interleaved turn by turn with the
+	// direct responder call and a bare Caddy round trip.
+	var direct, bare, createEv, createDelta, addEv, addDelta []time.Duration
+	thread := ""
+	echo := &chatkit.Echo{}
+	for i := 0; i < *n+50; i++ {
+		d := directFirstDelta(echo)
+		b := bareRoundTrip(client, root+"/base")
+		ev, delta, id := firstFrames(client, root+"/chatkit", "bench", createBody(fmt.Sprintf("hello %d", i)))
+		if i%20 == 0 || thread == "" {
+			thread = id // keep threads short: history grows to 40 items at most
+		}
+		ev2, delta2, _ := firstFrames(client, root+"/chatkit", "bench", addBody(thread, fmt.Sprintf("again %d", i)))
+		if i < 50 {
+			continue // warm-up
+		}
+		direct, bare = append(direct, d), append(bare, b)
+		createEv, createDelta = append(createEv, ev), append(createDelta, delta)
+		addEv, addDelta = append(addEv, ev2), append(addDelta, delta2)
+	}
+	fmt.Println("Time to first event / first assistant delta (client clock, request sent → frame read):")
+	fmt.Printf("%-44s %10s %10s %14s %14s\n", "", "p50", "p99", "p50 added", "p99 added")
+	row := func(name string, d []time.Duration, ref []time.Duration) {
+		fmt.Printf("%-44s %10s %10s %14s %14s\n", name, pct(d, 50), pct(d, 99),
+			sub(pctD(d, 50), pctD(ref, 50)), sub(pctD(d, 99), pctD(ref, 99)))
+	}
+	row("echo responder called directly: 1st delta", direct, direct)
+	row("bare Caddy round trip (respond \"ok\")", bare, direct)
+	row("threads.create: first event", createEv, direct)
+	row("threads.create: first delta", createDelta, direct)
+	row("threads.add_user_message: first event", addEv, direct)
+	row("threads.add_user_message: first delta", addDelta, direct)
+	fmt.Println()
+
+	// 2. History load on a 100-item thread.
+	_, _, hist := firstFrames(client, root+"/chatkit", "historian", createBody("turn 0"))
+	for i := 1; i < 50; i++ {
+		firstFrames(client, root+"/chatkit", "historian", addBody(hist, fmt.Sprintf("turn %d", i)))
+	}
+	var page struct {
+		Data []json.RawMessage `json:"data"`
+	}
+	b := postJSON(client, root+"/chatkit", "historian", `{"type":"items.list","params":{"thread_id":"`+hist+`","limit":100}}`)
+	must(json.Unmarshal(b, &page))
+	if len(page.Data) != 100 {
+		panic(fmt.Sprintf("history thread has %d items", len(page.Data)))
+	}
+	var getByID, list100 []time.Duration
+	for i := 0; i < *n+50; i++ {
+		t0 := time.Now()
+		postJSON(client, root+"/chatkit", "historian", `{"type":"threads.get_by_id","params":{"thread_id":"`+hist+`"}}`)
+		t1 := time.Now()
+		postJSON(client, root+"/chatkit", "historian", `{"type":"items.list","params":{"thread_id":"`+hist+`","limit":100,"order":"asc"}}`)
+		t2 := time.Now()
+		if i >= 50 {
+			getByID, list100 = append(getByID, t1.Sub(t0)), append(list100, t2.Sub(t1))
+		}
+	}
+	fmt.Println("History load, 100-item thread on PostgreSQL (full HTTP round trip):")
+	fmt.Printf("%-44s %10s %10s %10s\n", "", "p50", "p99", "max")
+	fmt.Printf("%-44s %10s %10s %10s\n", "threads.get_by_id (thread + first 20 items)", pct(getByID, 50), pct(getByID, 99), pct(getByID, 100))
+	fmt.Printf("%-44s %10s %10s %10s\n", "items.list limit 100", pct(list100, 50), pct(list100, 99), pct(list100, 100))
+	fmt.Printf("%-44s %10s %10s %10s\n", "bare Caddy round trip (for reference)", pct(bare, 50), pct(bare, 99), pct(bare, 100))
+	fmt.Println()
+
+	// 3. Concurrent streams.
+	concurrent(client, root+"/slow", *streams)
+}
+
+// directFirstDelta calls the echo responder with a stream that only notes
+// the first text delta.
+func directFirstDelta(echo *chatkit.Echo) time.Duration {
+	s := &firstDeltaStream{}
+	req := &responder.Request{ThreadID: "thr_x", Input: &protocol.UserMessageItem{ID: "m", Content: []protocol.UserContent{{Type: "input_text", Text: "hello there"}}}}
+	begin := time.Now()
+	s.begin = begin
+	_ = echo.Respond(context.Background(), req, s)
+	return s.first
+}
+
+type firstDeltaStream struct {
+	begin time.Time
+	first time.Duration
+}
+
+func (s *firstDeltaStream) Emit(ev protocol.Event) error {
+	if u, ok := ev.(protocol.ItemUpdated); ok && s.first == 0 {
+		if _, ok := u.Update.(protocol.TextDelta); ok {
+			s.first = time.Since(s.begin)
+		}
+	}
+	return nil
+}
+func (s *firstDeltaStream) NewItemID(p string) string { return protocol.NewID(p) }
+func (s *firstDeltaStream) Now() time.Time            { return time.Now() }
+func (s *firstDeltaStream) ThreadID() string          { return "thr_x" }
+func (s *firstDeltaStream) SetTitle(string)           {}
+
+func bareRoundTrip(c *http.Client, u string) time.Duration {
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("X-User", "bench")
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	must(err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return time.Since(t0)
+}
+
+// firstFrames posts a streaming operation, notes when the first frame and
+// the first text delta arrive, reads the rest, and returns the thread id.
+func firstFrames(c *http.Client, u, user, body string) (time.Duration, time.Duration, string) {
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req.Header.Set("X-User", user)
+	req.Header.Set("Content-Type", "application/json")
+	t0 := time.Now()
+	resp, err := c.Do(req)
+	must(err)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		panic(fmt.Sprintf("status %d: %s", resp.StatusCode, b))
+	}
+	br := bufio.NewReader(resp.Body)
+	var first, delta time.Duration
+	thread := ""
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			break
+		}
+		must(err)
+		if !bytes.HasPrefix(line, []byte("data: ")) {
+			continue
+		}
+		if first == 0 {
+			first = time.Since(t0)
+		}
+		if delta == 0 && bytes.Contains(line, []byte(`content_part.text_delta"`)) {
+			delta = time.Since(t0)
+		}
+		if thread == "" && bytes.Contains(line, []byte(`"thread_id":"`)) {
+			i := bytes.Index(line, []byte(`"thread_id":"`)) + len(`"thread_id":"`)
+			thread = string(line[i : i+bytes.IndexByte(line[i:], '"')])
+		}
+	}
+	return first, delta, thread
+}
+
+func postJSON(c *http.Client, u, user, body string) []byte {
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	req.Header.Set("X-User", user)
+	resp, err := c.Do(req)
+	must(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	must(err)
+	if resp.StatusCode != 200 {
+		panic(fmt.Sprintf("status %d: %s", resp.StatusCode, b))
+	}
+	return b
+}
+
+// concurrent holds n streams open at once (echo waits 100 ms between
+// words) and reports errors, wall time and peak memory.
+func concurrent(c *http.Client, u string, n int) {
+	const text = "one two three four five six seven eight nine ten"
+	want := "Echo: " + text
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peakHeap, peakSys atomic.Uint64
+	var open, peakOpen atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peakHeap.Load() {
+				peakHeap.Store(ms.HeapInuse)
+			}
+			if ms.Sys > peakSys.Load() {
+				peakSys.Store(ms.Sys)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var errs atomic.Int64
+	var firstErr sync.Once
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var durations = make([]time.Duration, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			t0 := time.Now()
+			err := oneStream(c, u, fmt.Sprintf("user%d", i%100), text, want, &open, &peakOpen)
+			durations[i] = time.Since(t0)
+			if err != nil {
+				errs.Add(1)
+				firstErr.Do(func() { fmt.Println("  first error:", err) })
+			}
+		}(i)
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	wall := time.Since(t0)
+	close(stop)
+	<-sampled
+	fmt.Printf("%d concurrent streams (threads.create, echo with 100 ms between words, 11 deltas each):\n", n)
+	fmt.Printf("  errors: %d; peak streams open at once: %d; wall time %s; stream p50 %s, p99 %s\n",
+		errs.Load(), peakOpen.Load(), wall.Round(time.Millisecond), pct(durations, 50), pct(durations, 99))
+	fmt.Printf("  peak Go heap in use %.1f MiB (%.1f MiB before), peak memory from the OS %.1f MiB, process peak RSS %s\n",
+		mib(peakHeap.Load()), mib(before.HeapInuse), mib(peakSys.Load()), vmHWM())
+}
+
+func oneStream(c *http.Client, u, user, text, want string, open, peak *atomic.Int64) error {
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(createBody(text)))
+	req.Header.Set("X-User", user)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	cur := open.Add(1)
+	defer open.Add(-1)
+	for {
+		p := peak.Load()
+		if cur <= p || peak.CompareAndSwap(p, cur) {
+			break
+		}
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(b, []byte(`"text":"`+want+`"`)) || bytes.Contains(b, []byte(`"type":"error"`)) {
+		return fmt.Errorf("incomplete stream: %.300s", b)
+	}
+	return nil
+}
+
+func createBody(text string) string {
+	b, _ := json.Marshal(text)
+	return `{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":` + string(b) + `}],"quoted_text":"","attachments":[],"inference_options":{}}}}`
+}
+
+func addBody(thread, text string) string {
+	b, _ := json.Marshal(text)
+	return `{"type":"threads.add_user_message","params":{"thread_id":"` + thread + `","input":{"content":[{"type":"input_text","text":` + string(b) + `}],"attachments":[],"inference_options":{}}}}`
+}
+
+func pctD(d []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	i := (len(s) - 1) * p / 100
+	return s[i]
+}
+
+func pct(d []time.Duration, p int) string { return round(pctD(d, p)).String() }
+
+func sub(a, b time.Duration) string { return round(a - b).String() }
+
+func round(d time.Duration) time.Duration {
+	if d > 10*time.Millisecond || d < -10*time.Millisecond {
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func vmHWM() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if kb, err := strconv.Atoi(f[1]); err == nil {
+				return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+			}
+		}
+	}
+	return "n/a"
+}
+
+func waitUp(c *http.Client, u string) {
+	for i := 0; i < 300; i++ {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("X-User", "x")
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	panic("Caddy did not come up")
+}
+
+// freshSchema creates a schema for the run (pool of 20 connections) and
+// returns its URL and a function that drops it.
+func freshSchema(base string) (string, func()) {
+	admin, err := sql.Open("pgx", base)
+	must(err)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "bench_chatkit_" + hex.EncodeToString(b[:])
+	_, err = admin.Exec("CREATE SCHEMA " + schema)
+	must(err)
+	u, err := url.Parse(base)
+	must(err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	q.Set("pool_max_conns", "20")
+	u.RawQuery = q.Encode()
+	return u.String(), func() {
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	must(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
