@@ -13,6 +13,7 @@ import (
 
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 // turn is everything prepared before the stream starts: every check that
@@ -393,7 +394,13 @@ func (ss *session) fill(am *protocol.AssistantMessageItem, now time.Time) {
 func (ss *session) persist(it protocol.Item, now time.Time) error {
 	ctx, cancel := ss.dbCtx()
 	defer cancel()
-	return ss.st.saveItem(ctx, ss.thread.ID, it, now)
+	// A done item is new (thread.item.replaced is the way to change one): a
+	// reused id would make one reply overwrite another in the client.
+	err := ss.st.addItem(ctx, ss.thread.ID, it, now, nil)
+	if store.IsUniqueViolation(err) {
+		return fmt.Errorf("chatkit: item id %s is already used in this thread", it.ItemID())
+	}
+	return err
 }
 
 // NewItemID implements responder.Stream.
@@ -431,8 +438,11 @@ func (ss *session) SetTitle(title string) {
 // pending items, usage.
 func (ss *session) finish(reqCtx context.Context, err error) {
 	now := ss.srv.now()
+	gone := reqCtx.Err() != nil || ss.writeErr != nil
 	switch {
-	case reqCtx.Err() != nil || ss.writeErr != nil:
+	case gone && err == nil && len(ss.pending) == 0:
+		// Finished; the client left after the last event.
+	case gone:
 		// The client went away (stop button, closed tab): keep what it saw.
 		ss.usage.Cancelled++
 		ss.savePartial(now, false)
