@@ -55,7 +55,9 @@ type Handler struct {
 	AccessTokenTTL caddy.Duration `json:"access_token_ttl,omitempty"`
 
 	// RefreshTokenTTL is the life of a refresh token; each rotation starts a
-	// new one. Default: 168h (7 days).
+	// new one. Every code exchange returns a refresh token (opaque, rotated
+	// on each use; presenting a rotated one revokes the whole family).
+	// Default: 168h (7 days).
 	RefreshTokenTTL caddy.Duration `json:"refresh_token_ttl,omitempty"`
 
 	// IDTokenTTL is the life of an ID token. Default: 1h.
