@@ -155,7 +155,7 @@ func assistantText(evs []event) string {
 func TestConformance(t *testing.T) {
 	sc := loadSchemas(t)
 	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
-		c := testutil.StartCaddy(t, basicAuthSite(t, database, "responder echo"))
+		c := testutil.StartCaddy(t, basicAuthSite(t, database, "responder echo {\n\t\t\t\tfail BOOM\n\t\t\t}"))
 		alice := &ckClient{t: t, http: c.Client, url: c.URL("/chatkit"), user: "alice", pass: "alice-pw", sc: sc}
 
 		// threads.create with the captured official-client body.
@@ -247,6 +247,18 @@ func TestConformance(t *testing.T) {
 		}
 		alice.expectError(`{"type":"threads.retry_after_item","params":{"thread_id":"`+threadID+`","item_id":"`+rp.items[1]["id"].(string)+`"}}`, 400)
 		alice.expectError(`{"type":"threads.retry_after_item","params":{"thread_id":"`+threadID+`","item_id":"msg_nope"}}`, 404)
+
+		// A failing responder: the pending reply is removed, then an error
+		// event; the stored thread still equals the client's view.
+		evs = alice.stream(addBody(threadID, "please BOOM"))
+		checkTurnGrammar(t, evs, false, true)
+		if ty := types(evs); ty[len(ty)-2] != "thread.item.removed" || ty[len(ty)-1] != "error" {
+			t.Fatalf("failing turn: %v", ty)
+		}
+		rp.apply(evs)
+		if got := listAll(t, alice, threadID, "asc", 20); !reflect.DeepEqual(got, rp.items) {
+			t.Fatalf("after a failed turn items.list = %v, want %v", got, rp.items)
+		}
 
 		// Feedback, rename.
 		alice.mustJSON(`{"type":"items.feedback","params":{"thread_id":"`+threadID+`","item_ids":["`+rp.items[1]["id"].(string)+`","msg_unknown"],"kind":"positive"}}`, nil)
