@@ -57,13 +57,14 @@ type App struct {
 	//	migrate auto|check
 	Migrate string `json:"migrate,omitempty"`
 
-	target  target
-	key     string
-	handle  *handle
-	secret  *secretSource
-	ctx     caddy.Context
-	logger  *zap.Logger
-	started bool
+	target   target
+	key      string
+	handle   *handle
+	secret   *secretSource
+	ctx      caddy.Context
+	logger   *zap.Logger
+	started  bool
+	released bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -171,12 +172,17 @@ func (a *App) Stop() error { return nil }
 
 // Cleanup drops this generation's reference; it also runs after a failed
 // Provision, so it tolerates a partial one.
+//
+// The handle pointer is kept: the old generation may still be serving
+// requests (an HTTP/2 connection with an open stream keeps sending new
+// requests to the old server), and those must keep working while a newer
+// generation holds the handle open.
 func (a *App) Cleanup() error {
-	if a.key == "" || a.handle == nil {
+	if a.key == "" || a.handle == nil || a.released {
 		return nil
 	}
+	a.released = true
 	_, err := handles.Delete(a.key)
-	a.handle = nil
 	return err
 }
 

@@ -285,3 +285,24 @@ func openURL(t *testing.T, url string) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// Requests still served by an old generation after a reload (an HTTP/2
+// connection with an open stream keeps using the old server) can still reach
+// the database while a newer generation holds it open.
+func TestOldGenerationKeepsWorkingAfterReload(t *testing.T) {
+	c := testutil.StartCaddy(t, siteWithHealth(testutil.SQLitePath(t), "one"))
+	old, err := store.ActiveApp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Load(siteWithHealth(strings.TrimSpace(store.DatabaseSetting(old)), "two")); err != nil {
+		t.Fatal(err)
+	}
+	db, err := old.DB(t.Context())
+	if err != nil {
+		t.Fatalf("old generation lost the database after reload: %v", err)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Fatalf("old generation's handle is closed: %v", err)
+	}
+}

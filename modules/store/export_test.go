@@ -37,3 +37,6 @@ var RedactURL = redactURL
 
 func (t target) Dialect() Dialect { return t.dialect }
 func (t target) DSN() string      { return t.dsn }
+
+// DatabaseSetting is the expanded database setting of an app.
+func DatabaseSetting(a *App) string { return a.target.dsn }
