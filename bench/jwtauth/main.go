@@ -29,6 +29,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -150,14 +151,16 @@ http://127.0.0.1:%[1]d {
 
 	fmt.Printf("bearer_jwt bench: %s/%s, GOMAXPROCS %d, %d clients, %d users, %d interleaved rounds of %s per route\n",
 		runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), *conc, *users, *rounds, *round)
-	fmt.Printf("%-30s %10s %10s %10s %10s %8s\n", "route", "requests", "req/s", "p50", "p99", "errors")
+	fmt.Printf("%-30s %10s %10s %10s %10s %10s %8s\n", "route", "requests", "req/s", "p50", "p99", "CPU/req", "errors")
 	for i, r := range routes {
 		res := results[i]
-		fmt.Printf("%-30s %10d %10.0f %10s %10s %8d\n", r.name, len(res.lat), res.rps(), res.pct(50), res.pct(99), res.errors)
+		fmt.Printf("%-30s %10d %10.0f %10s %10s %10s %8d\n", r.name, len(res.lat), res.rps(), res.pct(50), res.pct(99), res.cpuPerRequest(), res.errors)
 	}
 	plain, auth, nocache := results[0], results[1], results[2]
 	fmt.Printf("ratio bearer_jwt/plain: throughput %.1f%%, p99 %.2fx (target: throughput >= 90%%)\n",
 		100*auth.rps()/plain.rps(), float64(auth.pct(99))/float64(plain.pct(99)))
+	fmt.Printf("CPU per request bearer_jwt/plain: %.2fx -> CPU-bound throughput %.1f%% of plain\n",
+		float64(auth.cpuPerRequest())/float64(plain.cpuPerRequest()), 100*float64(plain.cpuPerRequest())/float64(auth.cpuPerRequest()))
 	fmt.Printf("median per-round throughput ratio bearer_jwt/plain: %.1f%% (rounds: %.0f%% .. %.0f%%)\n",
 		100*pairRatios[len(pairRatios)/2], 100*pairRatios[0], 100*pairRatios[len(pairRatios)-1])
 	fmt.Printf("ratio token cache off/plain: throughput %.1f%%, p99 %.2fx (informational)\n",
@@ -170,13 +173,27 @@ http://127.0.0.1:%[1]d {
 type result struct {
 	lat     []time.Duration
 	elapsed time.Duration
+	cpu     time.Duration // CPU time of this whole process (client, Caddy, upstream)
 	errors  int
 }
 
 func (r *result) add(o *result) {
 	r.lat = append(r.lat, o.lat...)
 	r.elapsed += o.elapsed
+	r.cpu += o.cpu
 	r.errors += o.errors
+}
+
+// cpuPerRequest is the CPU time the process spent per request: unlike
+// req/s, it hardly depends on what other programs on the machine do.
+func (r *result) cpuPerRequest() time.Duration {
+	return (r.cpu / time.Duration(max(1, len(r.lat)))).Round(100 * time.Nanosecond)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r *result) rps() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
@@ -197,7 +214,7 @@ func run(client *http.Client, url string, tokens []string, conc int, d time.Dura
 	var mu sync.Mutex
 	total := &result{}
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for g := range conc {
 		wg.Add(1)
 		go func() {
@@ -228,7 +245,7 @@ func run(client *http.Client, url string, tokens []string, conc int, d time.Dura
 		}()
 	}
 	wg.Wait()
-	total.elapsed = time.Since(start)
+	total.elapsed, total.cpu = time.Since(start), cpuTime()-cpu0
 	return total
 }
 

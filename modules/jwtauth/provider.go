@@ -399,9 +399,14 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if v.refusal != nil {
 		return p.refuse(w, r, v.refusal)
 	}
-	if p.HeaderUp {
-		for _, h := range v.headers {
-			r.Header[h.name] = []string{h.value}
+	if p.HeaderUp && len(v.headers) > 0 {
+		// One backing array for all values; each header gets a full slice
+		// of capacity 1, so an append downstream copies instead of writing
+		// into its neighbour.
+		vals := make([]string, len(v.headers))
+		for i, h := range v.headers {
+			vals[i] = h.value
+			r.Header[h.name] = vals[i : i+1 : i+1]
 		}
 	}
 	return v.user, true, nil
