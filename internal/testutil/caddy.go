@@ -42,6 +42,8 @@ type Caddy struct {
 	// 127.0.0.1, so a site named learn.test works without DNS.
 	Client *http.Client
 
+	clients []*http.Client // to drop their idle connections after a reload
+
 	proc    *exec.Cmd
 	exited  chan struct{}
 	procLog string
@@ -305,6 +307,11 @@ func (c *Caddy) Load(caddyfile string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("reload answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
 	}
+	// A kept-alive connection may still reach the old generation until it
+	// has shut down; a client reconnecting after a reload reaches the new one.
+	for _, cl := range c.clients {
+		cl.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -335,7 +342,7 @@ func (c *Caddy) NewClient() *http.Client {
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 64,
 	}
-	return &http.Client{
+	client := &http.Client{
 		Transport: transport,
 		Jar:       jar,
 		Timeout:   60 * time.Second,
@@ -343,6 +350,8 @@ func (c *Caddy) NewClient() *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+	c.clients = append(c.clients, client)
+	return client
 }
 
 // rootPool trusts this Caddy's internal CA, read lazily because Caddy creates
@@ -386,11 +395,13 @@ func (c *Caddy) waitReady(caddyfile string) {
 	deadline := time.Now().Add(30 * time.Second)
 	var lastErr error
 	for time.Now().Before(deadline) {
-		c.Client = c.NewClient()
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp4",
 			"127.0.0.1:"+strconv.Itoa(c.HTTPSPort), &tls.Config{RootCAs: c.rootPool(), ServerName: "localhost"})
 		if err == nil {
 			conn.Close()
+			// Rebuild the client now that the CA exists, so it trusts it.
+			c.clients = nil
+			c.Client = c.NewClient()
 			return
 		}
 		lastErr = err
