@@ -14,11 +14,13 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterDirective("bearer_jwt", parseDirective)
-	// With the other authentication directives: after request header
-	// manipulation and redirects, before basic_auth, request_quota (ordered
-	// after forward_auth) and every responder. Inside `route`, directives
-	// run in written order.
-	httpcaddyfile.RegisterDirectiveOrder("bearer_jwt", httpcaddyfile.Before, "basic_auth")
+	// With the other authentication directives, after basic_auth rather
+	// than before it: oidc_provider is ordered before basic_auth and must
+	// answer its public endpoints (discovery, JWKS, sign-in) ahead of any
+	// bearer check at the same level; request_quota (after forward_auth)
+	// and every responder still come later. Inside `route`, directives run
+	// in written order.
+	httpcaddyfile.RegisterDirectiveOrder("bearer_jwt", httpcaddyfile.After, "basic_auth")
 }
 
 // parseDirective emits one route holding bearer_jwt_errors followed by
