@@ -6,6 +6,7 @@ package intellistack
 import (
 	_ "github.com/intellistack/intellistack/modules/chatkit"
 	_ "github.com/intellistack/intellistack/modules/jwtauth"
+	_ "github.com/intellistack/intellistack/modules/oidc"
 	_ "github.com/intellistack/intellistack/modules/ratelimit"
 	_ "github.com/intellistack/intellistack/modules/store"
 	_ "github.com/intellistack/intellistack/modules/tutor"

@@ -30,6 +30,7 @@ func TestRootPackageRegistersModules(t *testing.T) {
 		"intellistack.models.openai",
 		"intellistack.retrievers.lexical",
 		"intellistack.retrievers.qdrant",
+		"http.handlers.oidc_provider",
 	} {
 		if _, err := caddy.GetModule(id); err != nil {
 			t.Errorf("module %s is not registered: %v", id, err)
