@@ -70,7 +70,9 @@ var jwksPool = caddy.NewUsagePool()
 //	{http.auth.user.<claim>}         each configured custom claim
 type Provider struct {
 	// The issuer URL. Tokens must carry exactly this `iss`. Without
-	// jwks_url, keys come from the `jwks_uri` of the issuer's
+	// jwks_url, keys come from the oidc_provider of this same Caddy when it
+	// serves this issuer (it registers through bearer.RegisterLocalIssuer),
+	// otherwise from the `jwks_uri` of the issuer's
 	// `<issuer>/.well-known/openid-configuration`, discovered on the first
 	// request that needs keys (and retried until it works).
 	//

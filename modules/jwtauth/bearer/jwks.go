@@ -213,11 +213,20 @@ func (c *JWKSCache) source() string {
 	return c.cfg.Issuer
 }
 
-// fetch gets the key set; maxAge is the response's Cache-Control max-age
+// fetch gets the key set (from the in-process issuer when one is
+// registered for a discovery config); maxAge is the response's Cache-Control max-age
 // (-1 when absent).
 func (c *JWKSCache) fetch(ctx context.Context) (*KeySet, time.Duration, error) {
 	url := c.cfg.JWKSURL
 	if url == "" {
+		if local := localIssuer(c.cfg.Issuer); local != nil {
+			doc, err := local(ctx)
+			if err != nil {
+				return nil, -1, fmt.Errorf("local issuer: %w", err)
+			}
+			ks, err := ParseKeySet(doc)
+			return ks, -1, err
+		}
 		c.mu.Lock()
 		url = c.discovered
 		c.mu.Unlock()

@@ -197,3 +197,30 @@ func TestTokenCache(t *testing.T) {
 		t.Fatal("nil cache hit")
 	}
 }
+
+func TestJWKSCacheLocalIssuer(t *testing.T) {
+	a, b, _ := jwttest.Keys(t)
+	srv := jwttest.NewJWKSServer(t, a)
+	clock := &jwttest.FakeClock{T: time.Unix(1_800_000_000, 0)}
+	calls := 0
+	unregister := RegisterLocalIssuer(srv.URL+"/", func(context.Context) ([]byte, error) {
+		calls++
+		return jwttest.JWKSDoc(t, b), nil
+	})
+	c := manualCache(t, JWKSConfig{Issuer: srv.URL, Interval: time.Minute, MinPeriod: time.Second}, clock)
+	if ks := c.Current(context.Background()); ks == nil || len(ks.candidates(b.Kid, "RS256")) != 1 || calls != 1 || srv.Hits.Load() != 0 {
+		t.Fatalf("local issuer: keys %v, calls %d, HTTP fetches %d", ks, calls, srv.Hits.Load())
+	}
+	// jwks_url still wins over a local issuer.
+	c2 := manualCache(t, JWKSConfig{JWKSURL: srv.URL + "/jwks", Issuer: srv.URL, Interval: time.Minute, MinPeriod: time.Second}, clock)
+	if ks := c2.Current(context.Background()); ks == nil || len(ks.candidates(a.Kid, "RS256")) != 1 || calls != 1 {
+		t.Fatal("jwks_url must override the local issuer")
+	}
+	// Unregistered: back to discovery over HTTP.
+	unregister()
+	unregister()
+	clock.Advance(time.Minute)
+	if ks := c.refresh(context.Background(), false); ks == nil || len(ks.candidates(a.Kid, "RS256")) != 1 || calls != 1 {
+		t.Fatalf("after unregister: calls %d", calls)
+	}
+}
