@@ -120,3 +120,30 @@ func TestSiteLevelDirectiveOrder(t *testing.T) {
 		last = i
 	}
 }
+
+// The production Caddyfile the README shows adapts with this build, so the
+// documentation cannot drift from the syntax.
+func TestReadmeProductionCaddyfileAdapts(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(raw), "### A production Caddyfile")
+	if !ok {
+		t.Fatal("README has no production Caddyfile section")
+	}
+	_, block, ok := strings.Cut(after, "```caddyfile\n")
+	if !ok {
+		t.Fatal("no caddyfile block in the production section")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	cfg, err := testutil.AdaptCaddyfile(block)
+	if err != nil {
+		t.Fatalf("README production Caddyfile does not adapt: %v", err)
+	}
+	for _, h := range []string{"oidc_provider", "bearer_jwt", "request_quota", "chatkit", "intellistack_health", `"provider": "openai"`, `"source": "qdrant"`} {
+		if !strings.Contains(cfg, h) {
+			t.Errorf("adapted README config lacks %s", h)
+		}
+	}
+}
