@@ -63,16 +63,11 @@ func TestVerify(t *testing.T) {
 		{"no sub", jwttest.SignRS256(t, a, with("sub", nil)), RefuseMissingClaim},
 		{"exp as string", jwttest.SignRS256(t, a, with("exp", "soon")), RefuseMalformed},
 		{"malformed", "abc.def", RefuseMalformed},
-		{"bad signature", jwttest.SignRS256(t, a, base())[:10] + "x" + jwttest.SignRS256(t, a, base())[11:], nil}, // replaced below
+		{"bad signature", jwttest.SwapSignature(jwttest.SignRS256(t, a, base()), jwttest.SignRS256(t, a, with("sub", "user-2"))), RefuseSignature},
 		{"signed by unknown key", jwttest.SignRS256(t, &jwttest.Key{Kid: a.Kid, Priv: b.Priv}, base()), RefuseSignature},
 		{"alg none", jwttest.Unsigned(base()), RefuseAlgorithm},
 		{"HS256 with public key", jwttest.HS256WithPublicKey(a, base()), RefuseAlgorithm},
 	}
-	// A signature from another token: valid base64, wrong bytes.
-	good, other := jwttest.SignRS256(t, a, base()), jwttest.SignRS256(t, a, with("sub", "user-2"))
-	cases[13].token = good[:jwttest.LastDot(good)] + other[jwttest.LastDot(other):]
-	cases[13].want = RefuseSignature
-
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			v := &Verifier{Issuer: iss, Audiences: []string{aud}, Algorithms: map[string]bool{"RS256": true},
