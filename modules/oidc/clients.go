@@ -217,7 +217,9 @@ func (p *provider) authenticateClient(r *http.Request, form url.Values) (*client
 		return nil, errInvalidClient("unknown client")
 	}
 	switch {
-	case c.Public && (basic || secret != ""):
+	case c.Public && secret != "":
+		// Basic with an empty password is accepted: some libraries send the
+		// client_id that way for public clients.
 		return nil, errInvalidClient("a public client authenticates with no secret")
 	case c.Public:
 		return &clientAuth{c, "none"}, nil

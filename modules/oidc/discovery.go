@@ -46,7 +46,6 @@ func (p *provider) metadata() map[string]any {
 }
 
 func (p *provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	w.Header().Set("Cache-Control", discoveryMaxAge)
 	writeJSONCached(w, p.metadata())
 }
@@ -60,7 +59,6 @@ func (p *provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cache-Control", jwksMaxAge)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {

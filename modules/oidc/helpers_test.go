@@ -76,6 +76,26 @@ func startProvider(t *testing.T, database, extra string) (*testutil.Caddy, strin
 	if err := c.Load(providerCaddyfile(database, c.HTTPSPort, extra)); err != nil {
 		t.Fatalf("loading provider config: %v", err)
 	}
+	// The bootstrap server can keep accepting new connections for a moment
+	// after the reload (its socket shares the port): wait until 20 fresh
+	// connections in a row reach the provider.
+	deadline := time.Now().Add(15 * time.Second)
+	for ok := 0; ok < 20; {
+		resp, err := c.NewClient().Get(c.URL("/.well-known/openid-configuration"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			ok++
+			continue
+		}
+		ok = 0
+		if time.Now().After(deadline) {
+			t.Fatalf("the provider config never answered alone: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Client = c.NewClient() // no connection to the bootstrap server
 	return c, c.URL("")
 }
 

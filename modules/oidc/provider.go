@@ -119,6 +119,13 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) bool {
 	default:
 		return false
 	}
+	if r.Method == http.MethodOptions && corsPaths[path] {
+		preflight(w, methods)
+		return true
+	}
+	if corsPaths[path] {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	}
 	if !contains(methods, r.Method) {
 		methodNotAllowed(w, methods...)
 		return true
@@ -133,6 +140,24 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) bool {
 	}()
 	h(w, r)
 	return true
+}
+
+// corsPaths are the endpoints a browser application (a public client) calls
+// from script. None of them reads cookies, so any origin may call them;
+// credentials are the tokens in the request.
+var corsPaths = map[string]bool{
+	pathDiscovery: true, pathASMetadata: true, pathJWKS: true, pathJWKSWellKnown: true,
+	pathToken: true, pathUserinfo: true, pathRevoke: true,
+}
+
+// preflight answers a CORS preflight.
+func preflight(w http.ResponseWriter, methods []string) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func contains(list []string, s string) bool {

@@ -50,7 +50,6 @@ func (p *provider) liveAccessToken(ctx context.Context, db *store.DB, token stri
 // handleUserinfo is the UserInfo endpoint (OIDC Core §5.3). A missing or bad
 // token gets 401 with an RFC 6750 challenge (X1).
 func (p *provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
 	token := bearerToken(w, r)
 	challenge := func(code, desc string) {
 		v := `Bearer realm="` + p.issuer + `"`
