@@ -123,7 +123,7 @@ func (p *provider) checkPassword(ctx context.Context, db *store.DB, email, pw st
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	stale, verr := password.Verify(pw, hash, p.hashParams)
+	stale, verr := password.VerifyAny(pw, hash, p.hashParams)
 	<-p.hashSlots
 	if dummy || verr != nil {
 		if verr != nil && !errors.Is(verr, password.ErrMismatch) && u != nil {
