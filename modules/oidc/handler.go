@@ -137,6 +137,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err := validateClient(&rc); err != nil {
 			return err
 		}
+		rc.Secret = "" // only the hash is kept (S13)
 		if clients[rc.ID] != nil {
 			return fmt.Errorf("client %s is declared twice", rc.ID)
 		}

@@ -35,6 +35,7 @@ const (
 // one (other), in front of a respond that proves other paths pass through.
 func providerCaddyfile(database string, port int, extra string) string {
 	return fmt.Sprintf(`{
+	%s
 	intellistack {
 		database %s
 		secret %s
@@ -63,12 +64,16 @@ https://localhost {
 	}
 	respond "passed through" 200
 }
-`, database, testSecret, port, webRedirect, logoutLanding, spaRedirect, extra)
+`, globalExtra, database, testSecret, port, webRedirect, logoutLanding, spaRedirect, extra)
 }
 
 // startProvider starts Caddy with the provider on database; the issuer
 // names the HTTPS port, which exists only once Caddy runs, so the provider
 // config is loaded right after a bootstrap config.
+// globalExtra is put into the global options block (tests set it and
+// reset it).
+var globalExtra string
+
 func startProvider(t *testing.T, database, extra string) (*testutil.Caddy, string) {
 	t.Helper()
 	os.Setenv("OIDC_TEST_WEB_SECRET", webSecret)
@@ -270,3 +275,5 @@ func decodeJWT(t *testing.T, tok string) jwtParts {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }

@@ -343,6 +343,10 @@ func (p *provider) signOut(w http.ResponseWriter, r *http.Request, db *store.DB,
 		p.logger.Error("ending session", zap.Error(err))
 	}
 	if userID != "" {
-		p.record(r, authEvent{Event: evSignOut, Outcome: "success", UserID: userID, ClientID: clientID})
+		email := ""
+		if u, err := p.userByID(r.Context(), db, userID); err == nil {
+			email = u.Email
+		}
+		p.record(r, authEvent{Event: evSignOut, Outcome: "success", UserID: userID, Email: email, ClientID: clientID})
 	}
 }
