@@ -19,19 +19,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,14 +71,11 @@ func main() {
 	streams := flag.Int("streams", 1000, "concurrent streams")
 	flag.Parse()
 
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	pgURL, drop := freshSchema(base)
+	base := benchkit.PostgresURL()
+	pgURL, drop := benchkit.FreshSchema(base, "bench_chatkit", map[string]string{"pool_max_conns": "20"})
 	defer drop()
 
-	port := freePort()
+	port := benchkit.FreePort()
 	dir, _ := os.MkdirTemp("", "chatkit-bench-")
 	defer os.RemoveAll(dir)
 	cf := fmt.Sprintf(`{
@@ -123,8 +115,8 @@ http://:%d {
 }
 `, port, dir, pgURL, port)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
-	must(err)
-	must(caddy.Load(cfg, true))
+	benchkit.Must(err)
+	benchkit.Must(caddy.Load(cfg, true))
 	defer caddy.Stop()
 	root := "http://127.0.0.1:" + strconv.Itoa(port)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2000, MaxConnsPerHost: 0, DisableCompression: true}}
@@ -157,7 +149,7 @@ http://:%d {
 	fmt.Printf("%-44s %10s %10s %14s %14s\n", "", "p50", "p99", "p50 added", "p99 added")
 	row := func(name string, d []time.Duration, ref []time.Duration) {
 		fmt.Printf("%-44s %10s %10s %14s %14s\n", name, pct(d, 50), pct(d, 99),
-			sub(pctD(d, 50), pctD(ref, 50)), sub(pctD(d, 99), pctD(ref, 99)))
+			sub(benchkit.Percentile(d, 50), benchkit.Percentile(ref, 50)), sub(benchkit.Percentile(d, 99), benchkit.Percentile(ref, 99)))
 	}
 	row("echo responder called directly: 1st delta", direct, direct)
 	row("bare Caddy round trip (respond \"ok\")", bare, direct)
@@ -176,7 +168,7 @@ http://:%d {
 		Data []json.RawMessage `json:"data"`
 	}
 	b := postJSON(client, root+"/chatkit", "historian", `{"type":"items.list","params":{"thread_id":"`+hist+`","limit":100}}`)
-	must(json.Unmarshal(b, &page))
+	benchkit.Must(json.Unmarshal(b, &page))
 	if len(page.Data) != 100 {
 		panic(fmt.Sprintf("history thread has %d items", len(page.Data)))
 	}
@@ -236,7 +228,7 @@ func bareRoundTrip(c *http.Client, u string) time.Duration {
 	req.Header.Set("X-User", "bench")
 	t0 := time.Now()
 	resp, err := c.Do(req)
-	must(err)
+	benchkit.Must(err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return time.Since(t0)
@@ -250,7 +242,7 @@ func firstFrames(c *http.Client, u, user, body string) (time.Duration, time.Dura
 	req.Header.Set("Content-Type", "application/json")
 	t0 := time.Now()
 	resp, err := c.Do(req)
-	must(err)
+	benchkit.Must(err)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		b, _ := io.ReadAll(resp.Body)
@@ -264,7 +256,7 @@ func firstFrames(c *http.Client, u, user, body string) (time.Duration, time.Dura
 		if err == io.EOF {
 			break
 		}
-		must(err)
+		benchkit.Must(err)
 		if !bytes.HasPrefix(line, []byte("data: ")) {
 			continue
 		}
@@ -286,10 +278,10 @@ func postJSON(c *http.Client, u, user, body string) []byte {
 	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
 	req.Header.Set("X-User", user)
 	resp, err := c.Do(req)
-	must(err)
+	benchkit.Must(err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	must(err)
+	benchkit.Must(err)
 	if resp.StatusCode != 200 {
 		panic(fmt.Sprintf("status %d: %s", resp.StatusCode, b))
 	}
@@ -400,17 +392,7 @@ func addBody(thread, text string) string {
 	return `{"type":"threads.add_user_message","params":{"thread_id":"` + thread + `","input":{"content":[{"type":"input_text","text":` + string(b) + `}],"attachments":[],"inference_options":{}}}}`
 }
 
-func pctD(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s) == 0 {
-		return 0
-	}
-	i := (len(s) - 1) * p / 100
-	return s[i]
-}
-
-func pct(d []time.Duration, p int) string { return round(pctD(d, p)).String() }
+func pct(d []time.Duration, p int) string { return round(benchkit.Percentile(d, p)).String() }
 
 func sub(a, b time.Duration) string { return round(a - b).String() }
 
@@ -450,39 +432,4 @@ func waitUp(c *http.Client, u string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	panic("Caddy did not come up")
-}
-
-// freshSchema creates a schema for the run (pool of 20 connections) and
-// returns its URL and a function that drops it.
-func freshSchema(base string) (string, func()) {
-	admin, err := sql.Open("pgx", base)
-	must(err)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "bench_chatkit_" + hex.EncodeToString(b[:])
-	_, err = admin.Exec("CREATE SCHEMA " + schema)
-	must(err)
-	u, err := url.Parse(base)
-	must(err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	q.Set("pool_max_conns", "20")
-	u.RawQuery = q.Encode()
-	return u.String(), func() {
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	}
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	must(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func must(err error) {
-	if err != nil {
-		panic(err)
-	}
 }

@@ -11,17 +11,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -39,14 +34,11 @@ func main() {
 	users := flag.Int("users", 500, "distinct keys (each is hit n/users times, staying under its limit of 20)")
 	flag.Parse()
 
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	pgURL, drop := freshSchema(base)
+	base := benchkit.PostgresURL()
+	pgURL, drop := benchkit.FreshSchema(base, "bench_ratelimit", nil)
 	defer drop()
 
-	port := freePort()
+	port := benchkit.FreePort()
 	dir, _ := os.MkdirTemp("", "ratelimit-bench-")
 	defer os.RemoveAll(dir)
 	cf := fmt.Sprintf(`{
@@ -89,8 +81,8 @@ http://localhost:%d {
 }
 `, port, dir, pgURL, port)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
-	check(err)
-	check(caddy.Load(cfg, true))
+	benchkit.Must(err)
+	benchkit.Must(caddy.Load(cfg, true))
 	defer caddy.Stop()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
@@ -101,7 +93,7 @@ http://localhost:%d {
 		req.Header.Set("X-User", user)
 		start := time.Now()
 		resp, err := client.Do(req)
-		check(err)
+		benchkit.Must(err)
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		d := time.Since(start)
@@ -127,9 +119,9 @@ http://localhost:%d {
 
 	fmt.Printf("request_quota added latency, %d requests per route, %d keys, limit 20 per 24h, Caddy over loopback HTTP/1.1\n\n", *n, *users)
 	fmt.Printf("%-10s %10s %10s %10s %10s %12s %12s\n", "route", "p50", "p99", "p50 added", "p99 added", "p50 ratio", "p99 ratio")
-	b50, b99 := pct(lat["base"], 50), pct(lat["base"], 99)
+	b50, b99 := benchkit.Percentile(lat["base"], 50), benchkit.Percentile(lat["base"], 99)
 	for _, r := range routes {
-		p50, p99 := pct(lat[r], 50), pct(lat[r], 99)
+		p50, p99 := benchkit.Percentile(lat[r], 50), benchkit.Percentile(lat[r], 99)
 		fmt.Printf("%-10s %10s %10s %10s %10s %11.2fx %11.2fx\n", r, us(p50), us(p99), us(p50-b50), us(p99-b99),
 			float64(p50)/float64(b50), float64(p99)/float64(b99))
 	}
@@ -137,34 +129,34 @@ http://localhost:%d {
 	// Below HTTP: one Allow on PostgreSQL against one bare round trip.
 	ctx := context.Background()
 	db, err := store.Open(ctx, pgURL, dir)
-	check(err)
+	benchkit.Must(err)
 	defer db.Close()
 	lim, err := ratelimit.NewDatabaseLimiter(ratelimit.StaticDB{Handle: db}, ratelimit.Config{
 		Zone: "bench_direct", Limits: []ratelimit.Limit{{Count: 20, Window: 24 * time.Hour}},
 	})
-	check(err)
+	benchkit.Must(err)
 	mem, err := ratelimit.NewMemoryLimiter(ratelimit.Config{
 		Zone: "bench_direct", Limits: []ratelimit.Limit{{Count: 20, Window: 24 * time.Hour}},
 	})
-	check(err)
+	benchkit.Must(err)
 	defer mem.Close()
 	// A one-row insert committed like the limiter's (no wait for the WAL
 	// flush): the floor of any check that records something.
 	_, err = db.Exec(ctx, "CREATE TABLE bench_insert (k TEXT, at BIGINT)")
-	check(err)
+	benchkit.Must(err)
 	var rt, ins, allow, memAllow []time.Duration
 	for i := 0; i < *n+200; i++ {
 		user := fmt.Sprintf("user-%d", i%*users)
 		start := time.Now()
 		var one int
-		check(db.Pool().QueryRow(ctx, "SELECT 1").Scan(&one))
+		benchkit.Must(db.Pool().QueryRow(ctx, "SELECT 1").Scan(&one))
 		d1 := time.Since(start)
 		start = time.Now()
-		check(db.Pool().QueryRow(ctx, "INSERT INTO bench_insert VALUES ($1, $2) RETURNING set_config('synchronous_commit', 'off', true)", user, i).Scan(nil))
+		benchkit.Must(db.Pool().QueryRow(ctx, "INSERT INTO bench_insert VALUES ($1, $2) RETURNING set_config('synchronous_commit', 'off', true)", user, i).Scan(nil))
 		d4 := time.Since(start)
 		start = time.Now()
 		dec, err := lim.Allow(ctx, user)
-		check(err)
+		benchkit.Must(err)
 		d2 := time.Since(start)
 		start = time.Now()
 		_, _ = mem.Allow(ctx, user)
@@ -178,52 +170,14 @@ http://localhost:%d {
 	}
 	fmt.Printf("\nLimiter.Allow without HTTP, %d calls\n\n", *n)
 	fmt.Printf("%-28s %10s %10s %12s %12s\n", "", "p50", "p99", "p50 / RTT", "p99 / RTT")
-	r50, r99 := pct(rt, 50), pct(rt, 99)
+	r50, r99 := benchkit.Percentile(rt, 50), benchkit.Percentile(rt, 99)
 	for _, row := range []struct {
 		name string
 		v    []time.Duration
 	}{{"PostgreSQL SELECT 1 (RTT)", rt}, {"PostgreSQL one-row INSERT", ins}, {"DatabaseLimiter.Allow (PG)", allow}, {"MemoryLimiter.Allow", memAllow}} {
-		p50, p99 := pct(row.v, 50), pct(row.v, 99)
+		p50, p99 := benchkit.Percentile(row.v, 50), benchkit.Percentile(row.v, 99)
 		fmt.Printf("%-28s %10s %10s %11.2fx %11.2fx\n", row.name, us(p50), us(p99), float64(p50)/float64(r50), float64(p99)/float64(r99))
 	}
 }
 
-func pct(v []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), v...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
-}
-
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
-
-func freshSchema(base string) (string, func()) {
-	admin, err := sql.Open("pgx", base)
-	check(err)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "bench_ratelimit_" + hex.EncodeToString(b)
-	_, err = admin.Exec("CREATE SCHEMA " + schema)
-	check(err)
-	u, err := url.Parse(base)
-	check(err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), func() {
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-		admin.Close()
-	}
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	check(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func check(err error) {
-	if err != nil {
-		panic(err)
-	}
-}

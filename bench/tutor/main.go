@@ -8,10 +8,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -89,17 +89,11 @@ func main() {
 	report("direct model call (baseline)", direct)
 	report("tutor: retrieval+prompt+call", tutor)
 	fmt.Printf("added before first token: p50 %s (target < 5ms), p99 %s; ratio tutor/direct p50 %.0fx\n",
-		pct(tutor, 50)-pct(direct, 50), pct(tutor, 99)-pct(direct, 99), float64(pct(tutor, 50))/float64(max(pct(direct, 50), 1)))
+		benchkit.Percentile(tutor, 50)-benchkit.Percentile(direct, 50), benchkit.Percentile(tutor, 99)-benchkit.Percentile(direct, 99), float64(benchkit.Percentile(tutor, 50))/float64(max(benchkit.Percentile(direct, 50), 1)))
 }
 
 func report(name string, d []time.Duration) {
-	fmt.Printf("%-32s %10s %10s %10s\n", name, pct(d, 50), pct(d, 90), pct(d, 99))
-}
-
-func pct(d []time.Duration, p int) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[(len(s)-1)*p/100]
+	fmt.Printf("%-32s %10s %10s %10s\n", name, benchkit.Percentile(d, 50), benchkit.Percentile(d, 90), benchkit.Percentile(d, 99))
 }
 
 func writeCourse(dir string, lessons int) {
