@@ -1,5 +1,6 @@
 // Command oidc measures the OpenID provider on PostgreSQL through Caddy:
-// throughput and latency of password sign-in (argon2id), refresh-token
+// throughput and latency of password sign-in (argon2id), a whole interactive
+// login (authorize, sign-in page and POST, code, token exchange), refresh-token
 // rotation (two RS256 signatures and a transaction) and userinfo (one RS256
 // verification and two reads), each next to a static `respond` on the same
 // server as the baseline, with a fixed number of concurrent clients.
@@ -106,7 +107,7 @@ http://127.0.0.1:%d {
 		*conc, *dur, runtime.GOMAXPROCS(0))
 	fmt.Printf("%-26s %9s %10s %10s %10s %10s\n", "operation", "ops", "ops/s", "p50", "p95", "p99")
 
-	baseline := run("baseline (static respond)", *conc, *dur, func(i int) func() {
+	run("baseline (static respond)", *conc, *dur, func(i int) func() {
 		b := browsers[i]
 		return func() { b.expect(b.get(base+"/base"), 200) }
 	})
@@ -115,6 +116,12 @@ http://127.0.0.1:%d {
 		b := browsers[i]
 		email := fmt.Sprintf("user%d@example.com", i)
 		return func() { b.signIn(email) }
+	})
+
+	run("login flow (5 requests)", *conc, *dur, func(i int) func() {
+		b := browsers[i]
+		email := fmt.Sprintf("user%d@example.com", i)
+		return func() { b.loginFlow(email) }
 	})
 
 	// Each client gets a refresh token through a full code flow, then
@@ -140,7 +147,6 @@ http://127.0.0.1:%d {
 			b.expect(b.do(req), 200)
 		}
 	})
-	_ = baseline
 }
 
 type result struct {
@@ -275,6 +281,27 @@ func (b *browser) codeFlow() map[string]any {
 	}
 	u, _ := url.Parse(p.location)
 	return b.token(url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {redirect}})
+}
+
+// loginFlow is a whole interactive login: authorize (prompt=login) → the
+// sign-in page → its POST → continue → code → token exchange.
+func (b *browser) loginFlow(email string) {
+	q := url.Values{"client_id": {"bench"}, "redirect_uri": {redirect}, "response_type": {"code"},
+		"scope": {"openid profile email"}, "state": {"s"}, "nonce": {"n"}, "prompt": {"login"}}
+	p := b.get(base + "/oauth2/authorize?" + q.Encode())
+	b.expect(p, http.StatusFound)
+	page := b.get(p.location)
+	form := hidden(page.body)
+	form.Set("email", email)
+	form.Set("password", password)
+	p = b.post(base+"/oauth2/sign-in", form)
+	b.expect(p, http.StatusSeeOther)
+	p = b.get(p.location)
+	if !strings.HasPrefix(p.location, redirect) {
+		panic("no code: " + p.location)
+	}
+	u, _ := url.Parse(p.location)
+	b.token(url.Values{"grant_type": {"authorization_code"}, "code": {u.Query().Get("code")}, "redirect_uri": {redirect}})
 }
 
 func (b *browser) token(v url.Values) map[string]any {
