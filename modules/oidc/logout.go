@@ -4,6 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 // handleEndSession is RP-initiated logout (OpenID RP-Initiated Logout 1.0).
@@ -91,4 +95,49 @@ func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Signed out", "Message": "You are signed out."})
+}
+
+// handleSignOut: GET shows a confirmation form, POST (with CSRF) revokes the
+// session server-side.
+func (p *provider) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	db := p.pageDB(w, r)
+	if db == nil {
+		return
+	}
+	form, oerr := parseForm(w, r)
+	if oerr != nil {
+		p.errorPage(w, oerr)
+		return
+	}
+	if r.Method == http.MethodGet {
+		csrf, err := p.csrfToken(w, r, "sign-out", "")
+		if err != nil {
+			p.errorPage(w, errServer("not ready"))
+			return
+		}
+		p.render(w, http.StatusOK, "message", map[string]any{"Title": "Sign out", "Message": "Sign out of this site?",
+			"Action": p.url(pathSignOut), "CSRF": csrf})
+		return
+	}
+	if !p.checkCSRF(r, form, "sign-out", "") {
+		p.forbidden(w)
+		return
+	}
+	p.signOut(w, r, db, "")
+	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Signed out", "Message": "You are signed out."})
+}
+
+// signOut ends the browser's session and records it.
+func (p *provider) signOut(w http.ResponseWriter, r *http.Request, db *store.DB, clientID string) {
+	userID, err := p.endSession(r.Context(), db, w, r)
+	if err != nil {
+		p.logger.Error("ending session", zap.Error(err))
+	}
+	if userID != "" {
+		email := ""
+		if u, err := p.userByID(r.Context(), db, userID); err == nil {
+			email = u.Email
+		}
+		p.record(r, authEvent{Event: evSignOut, Outcome: "success", UserID: userID, Email: email, ClientID: clientID})
+	}
 }

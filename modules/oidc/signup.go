@@ -1,0 +1,85 @@
+package oidc
+
+import (
+	"errors"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/oidc/password"
+)
+
+// handleSignUp shows and processes the registration form.
+func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
+	db := p.pageDB(w, r)
+	if db == nil {
+		return
+	}
+	form, oerr := parseForm(w, r)
+	if oerr != nil {
+		p.errorPage(w, oerr)
+		return
+	}
+	req, _ := p.pageRequest(r.Context(), db, form.Get("request_id"))
+	reqID := ""
+	if req != nil {
+		reqID = req.ID
+	}
+	show := func(status int, msg string, violations []password.Violation) {
+		csrf, err := p.csrfToken(w, r, "sign-up", reqID)
+		if err != nil {
+			p.errorPage(w, errServer("not ready"))
+			return
+		}
+		p.render(w, status, "sign-up", map[string]any{
+			"Title": "Create an account", "Action": p.url(pathSignUp), "CSRF": csrf, "RequestID": reqID,
+			"Email": form.Get("email"), "Name": form.Get("name"), "Error": msg, "Violations": violations,
+			"SignInURL": p.url(pathSignIn) + "?request_id=" + url.QueryEscape(reqID),
+		})
+	}
+	if r.Method == http.MethodGet {
+		show(http.StatusOK, "", nil)
+		return
+	}
+	if !p.checkCSRF(r, form, "sign-up", form.Get("request_id")) {
+		p.forbidden(w)
+		return
+	}
+	email := normalizeEmail(form.Get("email"))
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		show(http.StatusBadRequest, "Enter a valid e-mail address.", nil)
+		return
+	}
+	name := strings.TrimSpace(form.Get("name"))
+	if len(name) > 200 {
+		show(http.StatusBadRequest, "The name is too long.", nil)
+		return
+	}
+	pw := form.Get("password")
+	if v := password.Check(pw); v != nil {
+		show(http.StatusBadRequest, "", v)
+		return
+	}
+	p.hashSlots <- struct{}{}
+	hash, err := password.Hash(pw, p.hashParams)
+	<-p.hashSlots
+	if err != nil {
+		p.errorPage(w, errServer("could not hash the password"))
+		return
+	}
+	u, err := p.createUser(r.Context(), db, email, name, hash)
+	if errors.Is(err, errEmailTaken) {
+		p.record(r, authEvent{Event: evSignUp, Outcome: "failure", Email: email, Detail: "email taken"})
+		show(http.StatusConflict, "An account with this e-mail address already exists. Sign in instead.", nil)
+		return
+	}
+	if err != nil {
+		p.logger.Error("creating user", zap.Error(err))
+		p.errorPage(w, errServer("could not create the account"))
+		return
+	}
+	p.signedIn(w, r, db, u, req, evSignUp)
+}
