@@ -108,6 +108,9 @@ https://localhost {
 	}
 }
 `, keys.URL, testIssuer))
+	if n := keys.Hits.Load(); n != 0 {
+		t.Fatalf("keys fetched %d times before any request: Provision must not do network I/O", n)
+	}
 
 	now := time.Now()
 	valid := func(mut func(map[string]any)) map[string]any {
@@ -441,5 +444,18 @@ https://localhost {
 	}
 	if refs, loaded := jwksPool.References(poolKey); loaded || refs != 0 {
 		t.Fatalf("pool still holds the cache: %d refs", refs)
+	}
+}
+
+func TestCaddyRejectsUnsafeConfig(t *testing.T) {
+	for cfg, want := range map[string]string{
+		"jwks_url https://keys.test/jwks\n\t\tallowed_algorithms RS256 HS256": `algorithm "HS256" can never be allowed`,
+		"jwks_url https://keys.test/jwks\n\t\tallowed_algorithms none":        `algorithm "none" can never be allowed`,
+		"audience api": "issuer or jwks_url is required",
+	} {
+		err := testutil.TryStartCaddy(t, "https://localhost {\n\tbearer_jwt {\n\t\t"+cfg+"\n\t}\n\trespond ok\n}\n")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", cfg, err, want)
+		}
 	}
 }
