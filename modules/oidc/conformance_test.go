@@ -213,9 +213,12 @@ var conformanceCases = []conformanceCase{
 		params.Del("client_id")
 		wantErrorPage(t, br.get(e.issuer+"/oauth2/authorize?"+params.Encode()), "invalid_request")
 	}},
-	{"B20 prompt=none without session", func(t *testing.T, e *env) {
+	{"B20 prompt=none without session or consent", func(t *testing.T, e *env) {
 		params := e.authParams("other", nil, url.Values{"prompt": {"none"}})
 		wantRedirectError(t, newBrowser(t, e.c).get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "login_required")
+		pk := newPKCE()
+		params = e.authParams("web", &pk, url.Values{"prompt": {"none"}})
+		wantRedirectError(t, e.signedIn("b20@example.com").get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "consent_required")
 	}},
 	{"B21 B24 B25 prompt=none, max_age=10000 and id_token_hint with a session", func(t *testing.T, e *env) {
 		br := e.signedIn("b21@example.com")
