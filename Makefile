@@ -8,7 +8,7 @@ XCADDY   ?= github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
 # path (=.) makes it use this checkout instead of a published release.
 MODULE   ?= github.com/intellistack/intellistack@v0.0.0-00010101000000-000000000000
 
-.PHONY: build run test test-short bench lint xcaddy clean
+.PHONY: build run test test-race test-short bench lint xcaddy clean
 
 ## build: compile Caddy with the standard modules and every IntelliStack module
 build:
@@ -22,6 +22,10 @@ run: build
 ## and skip when it does not answer, unless CI is set
 test:
 	$(GO) test -count=1 -timeout 45m ./...
+
+## test-race: every test under the race detector (slower; a cold build takes several minutes)
+test-race:
+	$(GO) test -race -count=1 -timeout 60m ./...
 
 ## test-short: unit tests only (no Caddy, no database)
 test-short:
