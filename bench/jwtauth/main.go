@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"io"
 	"math/big"
 	"net"
@@ -49,7 +50,7 @@ func main() {
 	flag.Parse()
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	check(err)
+	benchkit.Must(err)
 	upstream := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-User-Id") == "" && r.URL.Path == "/headers/x" {
 			http.Error(w, "no identity", http.StatusBadGateway)
@@ -64,7 +65,7 @@ func main() {
 			"n": b64(key.N.Bytes()), "e": b64(big.NewInt(int64(key.E)).Bytes()),
 		}}})
 	}))
-	port := freePort()
+	port := benchkit.FreePort()
 	caddyfile := fmt.Sprintf(`{
 	admin off
 	http_port %[1]d
@@ -107,8 +108,8 @@ http://127.0.0.1:%[1]d {
 }
 `, port, upstream, jwks)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
-	check(err)
-	check(caddy.Load(cfg, true))
+	benchkit.Must(err)
+	benchkit.Must(caddy.Load(cfg, true))
 	defer func() { _ = caddy.Stop() }()
 
 	tokens := make([]string, *users)
@@ -143,8 +144,8 @@ http://127.0.0.1:%[1]d {
 	}
 	if *profile != "" {
 		f, err := os.Create(*profile)
-		check(err)
-		check(pprof.StartCPUProfile(f))
+		benchkit.Must(err)
+		benchkit.Must(pprof.StartCPUProfile(f))
 		defer pprof.StopCPUProfile()
 	}
 	for range *rounds {
@@ -214,12 +215,7 @@ func cpuTime() time.Duration {
 func (r *result) rps() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
 
 func (r *result) pct(p int) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	s := slices.Clone(r.lat)
-	slices.Sort(s)
-	return s[min(len(s)-1, len(s)*p/100)].Round(time.Microsecond)
+	return benchkit.Percentile(r.lat, p).Round(time.Microsecond)
 }
 
 // run drives url with conc clients for d, each request with the next token.
@@ -266,16 +262,9 @@ func run(client *http.Client, url string, tokens []string, conc int, d time.Dura
 
 func serve(h http.Handler) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchkit.Must(err)
 	go func() { _ = http.Serve(ln, h) }()
 	return ln.Addr().String()
-}
-
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
@@ -286,13 +275,6 @@ func sign(key *rsa.PrivateKey, claims map[string]any) string {
 	input := b64(h) + "." + b64(c)
 	sum := sha256.Sum256([]byte(input))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	check(err)
+	benchkit.Must(err)
 	return input + "." + b64(sig)
-}
-
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 }
