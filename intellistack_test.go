@@ -88,8 +88,9 @@ func TestDevCaddyfileServes(t *testing.T) {
 }
 
 // At site level (no route), the directives run in a safe order: the health
-// probe before authentication, authentication before the quota, the quota
-// before the ChatKit responder.
+// probe before anything, the OpenID provider's own paths before bearer
+// authentication (which may need its JWKS), authentication before the quota,
+// the quota before the ChatKit responder.
 func TestSiteLevelDirectiveOrder(t *testing.T) {
 	cfg, err := testutil.AdaptCaddyfile(`example.com {
 	chatkit {
@@ -102,12 +103,19 @@ func TestSiteLevelDirectiveOrder(t *testing.T) {
 	bearer_jwt {
 		jwks_url https://id.example.com/jwks
 	}
+	oidc_provider {
+		issuer https://example.com
+		client web {
+			redirect_uri https://example.com/cb
+			public
+		}
+	}
 	intellistack_health /healthz
 }`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	order := []string{`"handler": "intellistack_health"`, `"bearer_jwt"`, `"handler": "request_quota"`, `"handler": "chatkit"`}
+	order := []string{`"handler": "intellistack_health"`, `"handler": "oidc_provider"`, `"bearer_jwt"`, `"handler": "request_quota"`, `"handler": "chatkit"`}
 	last := -1
 	for _, h := range order {
 		i := strings.Index(cfg, h)
