@@ -245,8 +245,11 @@ func newCaddy(t testing.TB) *Caddy {
 
 // Expand puts the harness's global options (ports, admin address, storage,
 // no trust-store install, loopback binding) into a Caddyfile's global block,
-// creating the block when there is none.
+// creating the block when there is none. The tokens __HTTPS_PORT__ and
+// __HTTP_PORT__ become the ports, for values that must name them (an OpenID
+// issuer URL, a redirect URI).
 func (c *Caddy) Expand(caddyfile string) string {
+	caddyfile = strings.NewReplacer("__HTTPS_PORT__", strconv.Itoa(c.HTTPSPort), "__HTTP_PORT__", strconv.Itoa(c.HTTPPort)).Replace(caddyfile)
 	globals := fmt.Sprintf(`
 	admin %s
 	http_port %d

@@ -7,6 +7,7 @@
 package oidc
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 	"github.com/intellistack/intellistack/modules/oidc/password"
 	"github.com/intellistack/intellistack/modules/store"
 )
@@ -98,8 +100,9 @@ type Handler struct {
 	//	templates <dir>
 	Templates string `json:"templates,omitempty"`
 
-	p      *provider
-	logger *zap.Logger
+	p                *provider
+	logger           *zap.Logger
+	unregisterIssuer func()
 }
 
 // CaddyModule returns the Caddy module information.
@@ -196,7 +199,23 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		sealKey: func() ([]byte, error) { return p.key("oidc.signing-keys") },
 	})
 	h.p = p
+	// bearer_jwt in this same Caddy, configured with this issuer, reads the
+	// keys directly instead of fetching our JWKS over HTTPS (which, with
+	// `tls internal`, the process may not trust).
+	h.unregisterIssuer = bearer.RegisterLocalIssuer(issuer, func(ctx context.Context) ([]byte, error) {
+		_, jwks, err := p.keys.published(ctx)
+		return jwks, err
+	})
 	go p.sweep(ctx)
+	return nil
+}
+
+// Cleanup withdraws this generation's in-process key source; during a
+// reload the newer generation's registration takes over.
+func (h *Handler) Cleanup() error {
+	if h.unregisterIssuer != nil {
+		h.unregisterIssuer()
+	}
 	return nil
 }
 
@@ -240,5 +259,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
