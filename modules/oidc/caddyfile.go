@@ -5,6 +5,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"strconv"
 )
 
 func init() {
@@ -45,6 +46,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		key_publish_ahead <duration>         # default 24h
 //		audience          <aud…>             # default: the issuer
 //		templates         <dir>              # page template overrides
+//		lockout           <failures> <window> | off   # default 5 30m
+//		ip_limit          <n> per <window> | off      # sign-in/up posts per IP, default 30 per 15m
 //	}
 //
 // The minimal form:
@@ -96,6 +99,42 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "RS256", "ES256", "EdDSA":
 			default:
 				return d.Errf("signing_alg: %q is not one of RS256, ES256, EdDSA", h.SigningAlg)
+			}
+		case "lockout":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] == "off":
+				h.LockoutFailures = -1
+			case len(args) == 2:
+				n, err := strconv.Atoi(args[0])
+				if err != nil || n < 1 {
+					return d.Errf("lockout: %q is not a positive number of failures", args[0])
+				}
+				w, err := caddy.ParseDuration(args[1])
+				if err != nil || w <= 0 {
+					return d.Errf("lockout: bad window %q", args[1])
+				}
+				h.LockoutFailures, h.LockoutWindow = n, caddy.Duration(w)
+			default:
+				return d.Err("lockout: use lockout <failures> <window>, or lockout off")
+			}
+		case "ip_limit":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] == "off":
+				h.IPLimit = -1
+			case len(args) == 3 && args[1] == "per":
+				n, err := strconv.Atoi(args[0])
+				if err != nil || n < 1 {
+					return d.Errf("ip_limit: %q is not a positive number", args[0])
+				}
+				w, err := caddy.ParseDuration(args[2])
+				if err != nil || w <= 0 {
+					return d.Errf("ip_limit: bad window %q", args[2])
+				}
+				h.IPLimit, h.IPLimitWindow = n, caddy.Duration(w)
+			default:
+				return d.Err("ip_limit: use ip_limit <n> per <window>, or ip_limit off")
 			}
 		case "templates":
 			if !d.Args(&h.Templates) || d.NextArg() {

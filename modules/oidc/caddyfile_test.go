@@ -117,3 +117,28 @@ func TestProvisionRefusesBadConfigs(t *testing.T) {
 func TestAdaptGolden(t *testing.T) {
 	testutil.AssertAdaptGolden(t, "testdata/adapt")
 }
+
+func TestUnmarshalBruteForceOptions(t *testing.T) {
+	var h Handler
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`oidc_provider {
+		issuer https://id.test
+		lockout 10 1h
+		ip_limit 100 per 10m
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.LockoutFailures != 10 || h.LockoutWindow != caddy.Duration(time.Hour) || h.IPLimit != 100 || h.IPLimitWindow != caddy.Duration(10*time.Minute) {
+		t.Fatalf("parsed %+v", h)
+	}
+	var off Handler
+	if err := off.UnmarshalCaddyfile(caddyfile.NewTestDispenser("oidc_provider {\n lockout off\n ip_limit off\n}")); err != nil || off.LockoutFailures != -1 || off.IPLimit != -1 {
+		t.Fatalf("off: %v %+v", err, off)
+	}
+	for _, bad := range []string{"lockout 5", "lockout zero 1h", "lockout 5 soon", "ip_limit 5 1m", "ip_limit 0 per 1m", "ip_limit 5 per never"} {
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("oidc_provider {\n " + bad + "\n}")); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

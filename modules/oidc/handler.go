@@ -21,6 +21,7 @@ import (
 
 	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 	"github.com/intellistack/intellistack/modules/oidc/password"
+	"github.com/intellistack/intellistack/modules/ratelimit"
 	"github.com/intellistack/intellistack/modules/store"
 )
 
@@ -99,6 +100,23 @@ type Handler struct {
 	//
 	//	templates <dir>
 	Templates string `json:"templates,omitempty"`
+
+	// Lockout locks an account's password sign-in after this many failures
+	// in the window, until the oldest failure leaves it; a successful
+	// sign-in clears the count. Counts are shared by every node. 0 means
+	// the default, -1 turns it off. Default: 5 per 30m.
+	//
+	//	lockout <failures> <window> | off
+	LockoutFailures int            `json:"lockout_failures,omitempty"`
+	LockoutWindow   caddy.Duration `json:"lockout_window,omitempty"`
+
+	// IPLimit caps sign-in and sign-up form posts per client IP (Caddy's
+	// client IP, honouring trusted_proxies). 0 means the default, -1 turns it
+	// off. Default: 30 per 15m.
+	//
+	//	ip_limit <n> per <window> | off
+	IPLimit       int            `json:"ip_limit,omitempty"`
+	IPLimitWindow caddy.Duration `json:"ip_limit_window,omitempty"`
 
 	p                *provider
 	logger           *zap.Logger
@@ -198,6 +216,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		db: app.DB, now: p.now, logger: h.logger,
 		sealKey: func() ([]byte, error) { return p.key("oidc.signing-keys") },
 	})
+	lockout := ratelimit.Limit{Count: defaultLockoutFailures, Window: defaultLockoutWindow}
+	if h.LockoutFailures != 0 {
+		lockout = ratelimit.Limit{Count: max(h.LockoutFailures, 0), Window: def(h.LockoutWindow, defaultLockoutWindow)}
+	}
+	perIP := ratelimit.Limit{Count: defaultIPAttempts, Window: defaultIPWindow}
+	if h.IPLimit != 0 {
+		perIP = ratelimit.Limit{Count: max(h.IPLimit, 0), Window: def(h.IPLimitWindow, defaultIPWindow)}
+	}
+	if p.brute, err = newBruteForce(app, p.now, lockout, perIP, h.logger); err != nil {
+		return err
+	}
 	h.p = p
 	// bearer_jwt in this same Caddy, configured with this issuer, reads the
 	// keys directly instead of fetching our JWKS over HTTPS (which, with

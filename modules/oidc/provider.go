@@ -45,6 +45,7 @@ type provider struct {
 	pages      *pages
 	hashParams password.Params
 	hashSlots  chan struct{} // bounds concurrent password hashes
+	brute      *bruteForce   // sign-in and sign-up limits (nil: none)
 	secure     bool          // cookies Secure and __Host-/__Secure- prefixed
 
 	derivedMu sync.Mutex

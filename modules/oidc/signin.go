@@ -5,11 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/modules/oidc/password"
+	"github.com/intellistack/intellistack/modules/ratelimit"
 	"github.com/intellistack/intellistack/modules/store"
 )
 
@@ -78,10 +81,25 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := normalizeEmail(form.Get("email"))
+	if d, refused := p.brute.ipRefused(r.Context(), p.clientIP(r)); refused {
+		p.record(r, authEvent{Event: evSignIn, Outcome: "failure", Email: email, Detail: "too many attempts from this address"})
+		w.Header().Set("Retry-After", retryAfterSeconds(d))
+		show(http.StatusTooManyRequests, email, retryMessage("Too many sign-in attempts from your network.", d))
+		return
+	}
+	if d, locked := p.brute.accountLocked(r.Context(), email); locked {
+		p.record(r, authEvent{Event: evSignIn, Outcome: "failure", Email: email, Detail: "account locked after failed sign-ins"})
+		w.Header().Set("Retry-After", retryAfterSeconds(d))
+		show(http.StatusTooManyRequests, email, retryMessage("Too many failed sign-ins for this account.", d))
+		return
+	}
 	pw := form.Get("password")
 	u, err := p.checkPassword(r.Context(), db, email, pw)
 	if err != nil {
 		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
+			if errors.Is(err, errBadCredentials) {
+				p.brute.failed(r.Context(), email)
+			}
 			p.record(r, authEvent{Event: evSignIn, Outcome: "failure", Email: email, Detail: err.Error()})
 			msg := "Invalid e-mail or password."
 			if errors.Is(err, errBanned) {
@@ -94,7 +112,13 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, errServer("sign-in failed"))
 		return
 	}
+	p.brute.succeeded(r.Context(), email)
 	p.signedIn(w, r, db, u, req, evSignIn)
+}
+
+// retryAfterSeconds is the Retry-After value of a refusal.
+func retryAfterSeconds(d ratelimit.Decision) string {
+	return strconv.Itoa(int(max(1, (d.RetryAfter+time.Second-1)/time.Second)))
 }
 
 var (

@@ -49,6 +49,12 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := normalizeEmail(form.Get("email"))
+	if d, refused := p.brute.ipRefused(r.Context(), p.clientIP(r)); refused {
+		p.record(r, authEvent{Event: evSignUp, Outcome: "failure", Email: email, Detail: "too many attempts from this address"})
+		w.Header().Set("Retry-After", retryAfterSeconds(d))
+		show(http.StatusTooManyRequests, retryMessage("Too many attempts from your network.", d), nil)
+		return
+	}
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
 		show(http.StatusBadRequest, "Enter a valid e-mail address.", nil)
 		return
