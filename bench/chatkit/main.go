@@ -78,21 +78,7 @@ func main() {
 	port := benchkit.FreePort()
 	dir, _ := os.MkdirTemp("", "chatkit-bench-")
 	defer os.RemoveAll(dir)
-	cf := fmt.Sprintf(`{
-	admin off
-	http_port %d
-	default_bind 127.0.0.1
-	persist_config off
-	storage file_system %q
-	log {
-		level ERROR
-	}
-	intellistack {
-		database %q
-		secret bench-secret-0123456789abcdef
-	}
-}
-
+	cf := benchkit.GlobalOptions(port, dir, pgURL) + fmt.Sprintf(`
 http://:%d {
 	route /base {
 		bench_identity
@@ -113,7 +99,7 @@ http://:%d {
 		}
 	}
 }
-`, port, dir, pgURL, port)
+`, port)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
 	benchkit.Must(err)
 	benchkit.Must(caddy.Load(cfg, true))

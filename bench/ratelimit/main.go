@@ -41,21 +41,7 @@ func main() {
 	port := benchkit.FreePort()
 	dir, _ := os.MkdirTemp("", "ratelimit-bench-")
 	defer os.RemoveAll(dir)
-	cf := fmt.Sprintf(`{
-	admin off
-	http_port %d
-	default_bind 127.0.0.1
-	persist_config off
-	storage file_system %q
-	log {
-		level ERROR
-	}
-	intellistack {
-		database %q
-		secret bench-secret-0123456789abcdef
-	}
-}
-
+	cf := benchkit.GlobalOptions(port, dir, pgURL) + fmt.Sprintf(`
 http://localhost:%d {
 	route /base {
 		respond "ok"
@@ -79,7 +65,7 @@ http://localhost:%d {
 		respond "ok"
 	}
 }
-`, port, dir, pgURL, port)
+`, port)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
 	benchkit.Must(err)
 	benchkit.Must(caddy.Load(cfg, true))

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -71,4 +72,25 @@ func Must(err error) {
 	if err != nil {
 		panic(err)
 	}
+}
+
+// GlobalOptions is the global options block of a load script's Caddy: no
+// admin endpoint, plain HTTP on port, loopback only, storage in dataDir,
+// errors-only logging, and the intellistack app on database.
+func GlobalOptions(port int, dataDir, database string) string {
+	return fmt.Sprintf(`{
+	admin off
+	http_port %d
+	default_bind 127.0.0.1
+	persist_config off
+	storage file_system %q
+	log {
+		level ERROR
+	}
+	intellistack {
+		database %q
+		secret bench-secret-0123456789abcdef
+	}
+}
+`, port, dataDir, database)
 }
