@@ -68,6 +68,21 @@ func TestDevCaddyfileServes(t *testing.T) {
 		t.Fatalf("dev health = %d %+v", resp.StatusCode, health)
 	}
 
+	// The OpenID provider answers its discovery document (its issuer names
+	// port 8443, the dev port, whatever port the test runs on).
+	disc, err := c.Client.Get(c.URL("/.well-known/openid-configuration"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta struct {
+		Issuer string `json:"issuer"`
+	}
+	_ = json.NewDecoder(disc.Body).Decode(&meta)
+	disc.Body.Close()
+	if disc.StatusCode != 200 || meta.Issuer != "https://localhost:8443" {
+		t.Fatalf("dev discovery: %d %+v", disc.StatusCode, meta)
+	}
+
 	// The tutor answers with no API key, in its retrieval-only mode, from the
 	// sample course.
 	body := `{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"What is the difference between / and // ?"}],"attachments":[],"inference_options":{}}}}`
