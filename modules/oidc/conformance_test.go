@@ -395,7 +395,7 @@ var conformanceCases = []conformanceCase{
 			p := br.get(e.issuer + path)
 			csp := p.header.Get("Content-Security-Policy")
 			if p.status != 200 || p.header.Get("X-Frame-Options") != "DENY" || !strings.Contains(csp, "frame-ancestors 'none'") ||
-				p.header.Get("Referrer-Policy") != "no-referrer" || p.header.Get("Cache-Control") != "no-store" {
+				p.header.Get("Referrer-Policy") != "strict-origin" || p.header.Get("Cache-Control") != "no-store" {
 				t.Fatalf("%s headers: %d %v", path, p.status, p.header)
 			}
 		}

@@ -64,7 +64,11 @@ func pageHeaders(w http.ResponseWriter, scriptNonce string) {
 	}
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src "+
 		script+"; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
+	// strict-origin, not no-referrer: with no-referrer a browser sends
+	// "Origin: null" on the page's own form posts, which the CSRF origin
+	// check must refuse. strict-origin still leaks no path or query to other
+	// sites (checklist S9 allows it).
+	h.Set("Referrer-Policy", "strict-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
