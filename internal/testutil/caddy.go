@@ -301,7 +301,10 @@ func (c *Caddy) Load(caddyfile string) error {
 	}
 	req.Header.Set("Content-Type", "text/caddyfile")
 	req.Header.Set("Cache-Control", "must-revalidate")
-	resp, err := http.DefaultClient.Do(req)
+	// A new connection each time: the admin server may be replaced by a load,
+	// and a kept-alive connection to the old one fails with a reset.
+	admin := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Minute}
+	resp, err := admin.Do(req)
 	if err != nil {
 		return err
 	}
@@ -315,7 +318,47 @@ func (c *Caddy) Load(caddyfile string) error {
 	for _, cl := range c.clients {
 		cl.CloseIdleConnections()
 	}
+	// The old servers stop accepting on the shared listener a moment after
+	// /load returns (an Accept already waiting can still win one new
+	// connection). Give them that moment; tests that must see the new config
+	// on the very next request use WaitBody.
+	time.Sleep(150 * time.Millisecond)
 	return nil
+}
+
+// WaitBody fetches url with fresh connections until the response body is
+// want (for up to 10 s) and reports whether it was: after a reload, proof
+// that the new config is the one answering.
+func (c *Caddy) WaitBody(url, want string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		cl := c.NewClient()
+		resp, err := cl.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) == want {
+				// The same answer three times in a row, on new connections.
+				ok := true
+				for i := 0; i < 3 && ok; i++ {
+					r, err := c.NewClient().Get(url)
+					if err != nil {
+						ok = false
+						break
+					}
+					b, _ := io.ReadAll(r.Body)
+					r.Body.Close()
+					ok = string(b) == want
+				}
+				if ok {
+					return true
+				}
+			}
+		}
+		cl.CloseIdleConnections()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 // URL is the HTTPS URL of path on the site `localhost`.

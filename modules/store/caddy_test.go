@@ -126,8 +126,8 @@ func TestReloadKeepsHandle(t *testing.T) {
 		if err := c.Load(siteWithHealth(database, "generation 2")); err != nil {
 			t.Fatal(err)
 		}
-		if got := getBody(t, c, "/"); got != "generation 2" {
-			t.Fatalf("after reload body = %q", got)
+		if !c.WaitBody(c.URL("/"), "generation 2") {
+			t.Fatalf("after reload the new config never answered")
 		}
 		app2, _ := store.ActiveApp()
 		if app2 == app1 {
