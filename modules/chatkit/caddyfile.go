@@ -46,7 +46,28 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	ints := map[string]*int{
+		"max_input": &h.MaxInputBytes, "max_selection": &h.MaxSelectionBytes,
+		"history_items": &h.HistoryItems, "max_page_size": &h.MaxPageSize,
+	}
+	durations := map[string]*caddy.Duration{"max_stream_duration": &h.MaxStreamDuration, "retention": &h.Retention}
 	for d.NextBlock(0) {
+		if dst, ok := ints[d.Val()]; ok {
+			n, err := intArg(d)
+			if err != nil {
+				return err
+			}
+			*dst = n
+			continue
+		}
+		if dst, ok := durations[d.Val()]; ok {
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			*dst = dur
+			continue
+		}
 		switch d.Val() {
 		case "responder":
 			if !d.NextArg() {
@@ -67,42 +88,6 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			h.MaxRequestBody = int64(n)
-		case "max_input":
-			n, err := intArg(d)
-			if err != nil {
-				return err
-			}
-			h.MaxInputBytes = n
-		case "max_selection":
-			n, err := intArg(d)
-			if err != nil {
-				return err
-			}
-			h.MaxSelectionBytes = n
-		case "history_items":
-			n, err := intArg(d)
-			if err != nil {
-				return err
-			}
-			h.HistoryItems = n
-		case "max_page_size":
-			n, err := intArg(d)
-			if err != nil {
-				return err
-			}
-			h.MaxPageSize = n
-		case "max_stream_duration":
-			dur, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			h.MaxStreamDuration = dur
-		case "retention":
-			dur, err := durationArg(d)
-			if err != nil {
-				return err
-			}
-			h.Retention = dur
 		default:
 			return d.Errf("unrecognized subdirective: %s", d.Val())
 		}

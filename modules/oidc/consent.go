@@ -10,13 +10,8 @@ import (
 
 // handleConsent shows the consent page and records the decision.
 func (p *provider) handleConsent(w http.ResponseWriter, r *http.Request) {
-	db := p.pageDB(w, r)
-	if db == nil {
-		return
-	}
-	form, oerr := parseForm(w, r)
-	if oerr != nil {
-		p.errorPage(w, oerr)
+	db, form, ok := p.pageInput(w, r)
+	if !ok {
 		return
 	}
 	req, clientName := p.pageRequest(r.Context(), db, form.Get("request_id"))

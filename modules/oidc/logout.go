@@ -17,13 +17,8 @@ import (
 // once; otherwise the user confirms with a CSRF-protected form, so a third
 // party cannot sign people out.
 func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	db := p.pageDB(w, r)
-	if db == nil {
-		return
-	}
-	form, oerr := parseForm(w, r)
-	if oerr != nil {
-		p.errorPage(w, oerr)
+	db, form, ok := p.pageInput(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -100,13 +95,8 @@ func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 // handleSignOut: GET shows a confirmation form, POST (with CSRF) revokes the
 // session server-side.
 func (p *provider) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	db := p.pageDB(w, r)
-	if db == nil {
-		return
-	}
-	form, oerr := parseForm(w, r)
-	if oerr != nil {
-		p.errorPage(w, oerr)
+	db, form, ok := p.pageInput(w, r)
+	if !ok {
 		return
 	}
 	if r.Method == http.MethodGet {

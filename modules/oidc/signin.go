@@ -36,24 +36,27 @@ func (p *provider) pageRequest(ctx context.Context, db *store.DB, id string) (*a
 	return req, p.clients[req.ClientID].displayName()
 }
 
-func (p *provider) pageDB(w http.ResponseWriter, r *http.Request) *store.DB {
+// pageInput is how every hosted page starts: the database and the parsed
+// form (query or body). On failure it has shown the error page and returns
+// ok false.
+func (p *provider) pageInput(w http.ResponseWriter, r *http.Request) (db *store.DB, form url.Values, ok bool) {
 	db, err := p.database(r.Context())
 	if err != nil {
 		p.errorPage(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting; try again"))
-		return nil
-	}
-	return db
-}
-
-// handleSignIn shows and processes the sign-in form.
-func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	db := p.pageDB(w, r)
-	if db == nil {
-		return
+		return nil, nil, false
 	}
 	form, oerr := parseForm(w, r)
 	if oerr != nil {
 		p.errorPage(w, oerr)
+		return nil, nil, false
+	}
+	return db, form, true
+}
+
+// handleSignIn shows and processes the sign-in form.
+func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	db, form, ok := p.pageInput(w, r)
+	if !ok {
 		return
 	}
 	req, clientName := p.pageRequest(r.Context(), db, form.Get("request_id"))

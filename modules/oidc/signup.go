@@ -14,13 +14,8 @@ import (
 
 // handleSignUp shows and processes the registration form.
 func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
-	db := p.pageDB(w, r)
-	if db == nil {
-		return
-	}
-	form, oerr := parseForm(w, r)
-	if oerr != nil {
-		p.errorPage(w, oerr)
+	db, form, ok := p.pageInput(w, r)
+	if !ok {
 		return
 	}
 	req, _ := p.pageRequest(r.Context(), db, form.Get("request_id"))
