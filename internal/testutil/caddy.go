@@ -326,39 +326,28 @@ func (c *Caddy) Load(caddyfile string) error {
 	return nil
 }
 
-// WaitBody fetches url with fresh connections until the response body is
-// want (for up to 10 s) and reports whether it was: after a reload, proof
-// that the new config is the one answering.
+// WaitBody fetches url on fresh connections until the body is want three
+// times in a row (for up to 10 s) and reports whether it was: after a reload,
+// proof that the new config is the one answering.
 func (c *Caddy) WaitBody(url, want string) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	streak := 0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && streak < 3; {
 		cl := c.NewClient()
-		resp, err := cl.Get(url)
-		if err == nil {
+		body := ""
+		if resp, err := cl.Get(url); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if string(b) == want {
-				// The same answer three times in a row, on new connections.
-				ok := true
-				for i := 0; i < 3 && ok; i++ {
-					r, err := c.NewClient().Get(url)
-					if err != nil {
-						ok = false
-						break
-					}
-					b, _ := io.ReadAll(r.Body)
-					r.Body.Close()
-					ok = string(b) == want
-				}
-				if ok {
-					return true
-				}
-			}
+			body = string(b)
 		}
 		cl.CloseIdleConnections()
+		if body == want {
+			streak++
+			continue
+		}
+		streak = 0
 		time.Sleep(20 * time.Millisecond)
 	}
-	return false
+	return streak >= 3
 }
 
 // URL is the HTTPS URL of path on the site `localhost`.

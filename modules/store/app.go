@@ -63,7 +63,6 @@ type App struct {
 	secret   *secretSource
 	ctx      caddy.Context
 	logger   *zap.Logger
-	started  bool
 	released bool
 }
 
@@ -87,7 +86,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("database setting expanded to an empty value; using the embedded SQLite default",
 			zap.String("setting", a.Database))
 	}
-	t, err := parseTarget(database, dataDir(ctx))
+	dir := dataDir(ctx)
+	t, err := parseTarget(database, dir)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if secret != "" && len(secret) < minSecretLength {
 		return fmt.Errorf("secret is too short: use at least %d characters (for example `openssl rand -base64 32`)", minSecretLength)
 	}
-	a.secret = newSecretSource(secret, dataDir(ctx))
+	a.secret = newSecretSource(secret, dir)
 
 	a.key = handleKey(t)
 	val, _, err := handles.LoadOrNew(a.key, func() (caddy.Destructor, error) {
@@ -133,7 +133,6 @@ func (a *App) Start() error {
 	if err := a.handle.open(ctx, a.migrate); err != nil {
 		return err
 	}
-	a.started = true
 	a.logger.Info("database ready",
 		zap.String("dialect", string(a.target.dialect)),
 		zap.String("database", a.target.redacted()),

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -81,20 +83,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // checkDatabaseSyntax rejects a literal value that can never work, at adapt
 // time; values with placeholders are checked again once expanded.
 func checkDatabaseSyntax(value string) error {
-	if containsPlaceholder(value) {
+	if strings.Contains(value, "{") {
 		return nil
 	}
 	_, err := parseTarget(value, "")
 	return err
-}
-
-func containsPlaceholder(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '{' {
-			return true
-		}
-	}
-	return false
 }
 
 var _ caddyfile.Unmarshaler = (*App)(nil)

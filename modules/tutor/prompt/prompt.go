@@ -110,21 +110,18 @@ func (b *Builder) Build(in Input) ([]model.Message, error) {
 	}
 	used += tokens(user.Content)
 	// Keep the most recent turns that fit, in their original order.
-	var history []model.Message
-	for i := len(in.History) - 1; i >= 0; i-- {
-		t := in.History[i]
-		cost := tokens(t.Text)
-		if used+cost > b.budget() {
-			break
-		}
-		used += cost
+	first := len(in.History)
+	for first > 0 && used+tokens(in.History[first-1].Text) <= b.budget() {
+		first--
+		used += tokens(in.History[first].Text)
+	}
+	for _, t := range in.History[first:] {
 		role := model.User
 		if t.Role == model.Assistant {
 			role = model.Assistant
 		}
-		history = append([]model.Message{{Role: role, Content: t.Text}}, history...)
+		msgs = append(msgs, model.Message{Role: role, Content: t.Text})
 	}
-	msgs = append(msgs, history...)
 	return append(msgs, user), nil
 }
 

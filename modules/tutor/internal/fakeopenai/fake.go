@@ -46,14 +46,13 @@ type Message struct {
 	Content string `json:"content"`
 }
 
-// Server is the fake. Replies are consumed in order; when none is queued it
-// answers Default.
+// Server is the fake; it answers every chat request with Default (set it
+// with Answer).
 type Server struct {
 	*httptest.Server
 	Default Reply
 
 	mu               sync.Mutex
-	queue            []Reply
 	requests         []Request
 	embeddingsStatus int
 	embeddingCalls   int
@@ -69,19 +68,11 @@ func New() *Server {
 // BaseURL is the value for `base_url`.
 func (s *Server) BaseURL() string { return s.URL + "/v1" }
 
-// Enqueue scripts the next replies.
-func (s *Server) Enqueue(r ...Reply) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queue = append(s.queue, r...)
-}
-
-// Answer makes r the answer to every request from now on and drops queued
-// replies.
+// Answer makes r the answer to every request from now on.
 func (s *Server) Answer(r Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.Default, s.queue = r, nil
+	s.Default = r
 }
 
 // Requests returns every request received so far.
@@ -118,9 +109,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	reply := s.Default
-	if len(s.queue) > 0 {
-		reply, s.queue = s.queue[0], s.queue[1:]
-	}
 	s.mu.Unlock()
 
 	if reply.Status != 0 && reply.Status != http.StatusOK {
