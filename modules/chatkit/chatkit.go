@@ -248,6 +248,10 @@ func userFromRequest(r *http.Request) (responder.User, bool) {
 	u := responder.User{ID: id}
 	u.Email, _ = repl.GetString("http.auth.user.email")
 	u.Role, _ = repl.GetString("http.auth.user.role")
+	u.Claims = func(key string) (string, bool) {
+		v, ok := repl.GetString("http.auth.user." + key)
+		return v, ok && v != ""
+	}
 	return u, true
 }
 

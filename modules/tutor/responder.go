@@ -150,8 +150,10 @@ func (t *Tutor) Respond(ctx context.Context, req *responder.Request, s responder
 	if claim == "" {
 		claim = "stage"
 	}
+	// From the validated token (bearer_jwt's claim), never from the client.
+	stage, _ := req.User.Claim(claim)
 	turn := engine.Turn{
-		Asker:   engine.Asker{UserID: req.User.ID, Role: req.User.Role, Stage: stageClaim(ctx, req.User, claim)},
+		Asker:   engine.Asker{UserID: req.User.ID, Role: req.User.Role, Stage: stage},
 		Message: req.Input.Text(),
 		Course:  t.Course,
 		Page: prompt.Page{
@@ -169,20 +171,6 @@ func (t *Tutor) Respond(ctx context.Context, req *responder.Request, s responder
 		return out.fail
 	}
 	return out.finish()
-}
-
-// stageClaim reads the claim the authentication handler set: from the
-// responder request, or else from {http.auth.user.<claim>} on the request's
-// replacer. Both come from the validated token, never from the client.
-func stageClaim(ctx context.Context, u responder.User, claim string) string {
-	if v, ok := u.Metadata[claim]; ok {
-		return v
-	}
-	if repl, ok := ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		v, _ := repl.GetString("http.auth.user." + claim)
-		return v
-	}
-	return ""
 }
 
 // history keeps the text of earlier user and assistant messages.

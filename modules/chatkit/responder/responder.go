@@ -57,9 +57,18 @@ type User struct {
 	ID    string
 	Email string
 	Role  string
-	// Metadata holds every other {http.auth.user.<key>} the authentication
-	// handler set (for example stage or email_verified).
-	Metadata map[string]string
+	// Claims looks up any other {http.auth.user.<key>} the authentication
+	// handler set (for example stage or email_verified); nil means none.
+	Claims func(key string) (string, bool)
+}
+
+// Claim returns the identity value the authentication handler set under
+// key, such as a token's stage claim exposed by bearer_jwt.
+func (u User) Claim(key string) (string, bool) {
+	if u.Claims == nil {
+		return "", false
+	}
+	return u.Claims(key)
 }
 
 // PageContext is the page the student is on, from request metadata or
