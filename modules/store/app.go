@@ -149,7 +149,7 @@ func (a *App) migrate(ctx context.Context, db *DB) error {
 		var pending []string
 		for _, s := range statuses {
 			if !s.Applied {
-				pending = append(pending, fmt.Sprintf("%04d_%s", s.Version, s.Name))
+				pending = append(pending, s.ID())
 			}
 		}
 		if len(pending) > 0 {
@@ -160,7 +160,7 @@ func (a *App) migrate(ctx context.Context, db *DB) error {
 	}
 	applied, err := Migrate(ctx, db)
 	for _, m := range applied {
-		a.logger.Info("applied migration", zap.Int("version", m.Version), zap.String("name", m.Name))
+		a.logger.Info("applied migration", zap.String("module", m.Module), zap.Int("version", m.Version), zap.String("name", m.Name))
 	}
 	return err
 }

@@ -33,10 +33,10 @@ https://localhost {
 }
 
 type healthBody struct {
-	Status        string `json:"status"`
-	Database      string `json:"database"`
-	SchemaVersion int    `json:"schema_version"`
-	Error         string `json:"error"`
+	Status   string         `json:"status"`
+	Database string         `json:"database"`
+	Schema   map[string]int `json:"schema"`
+	Error    string         `json:"error"`
 }
 
 func getHealth(t *testing.T, c *testutil.Caddy) (int, healthBody) {
@@ -71,7 +71,7 @@ func TestHealthThroughCaddy(t *testing.T) {
 	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
 		c := testutil.StartCaddy(t, siteWithHealth(database, "hello"))
 		status, hb := getHealth(t, c)
-		if status != 200 || hb.Status != "ok" || hb.SchemaVersion < 1 {
+		if status != 200 || hb.Status != "ok" || hb.Schema["store"] < 1 {
 			t.Fatalf("health = %d %+v", status, hb)
 		}
 		want := "sqlite"
@@ -266,7 +266,7 @@ func TestTwoNodesStartTogether(t *testing.T) {
 	}
 	db := openURL(t, url)
 	var rows, distinct int
-	if err := db.QueryRow(t.Context(), "SELECT COUNT(*), COUNT(DISTINCT version) FROM intellistack_migrations").Scan(&rows, &distinct); err != nil {
+	if err := db.QueryRow(t.Context(), "SELECT COUNT(*), COUNT(DISTINCT module || '/' || version) FROM intellistack_schema_migrations").Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if rows != distinct || rows == 0 {

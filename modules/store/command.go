@@ -65,7 +65,7 @@ func cmdMigrate(fl caddycmd.Flags) (int, error) {
 	if action == "up" {
 		applied, err := Migrate(ctx, db)
 		for _, m := range applied {
-			fmt.Printf("applied %04d_%s\n", m.Version, m.Name)
+			fmt.Printf("applied %s\n", m.ID())
 		}
 		if err != nil {
 			return caddy.ExitCodeFailedStartup, err
@@ -81,7 +81,7 @@ func cmdMigrate(fl caddycmd.Flags) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "VERSION\tNAME\tSTATE\n")
+	fmt.Fprintf(w, "MIGRATION\tSTATE\n")
 	attention := false
 	for _, s := range statuses {
 		state := "pending"
@@ -94,7 +94,7 @@ func cmdMigrate(fl caddycmd.Flags) (int, error) {
 		default:
 			attention = true
 		}
-		fmt.Fprintf(w, "%04d\t%s\t%s\n", s.Version, s.Name, state)
+		fmt.Fprintf(w, "%s\t%s\n", s.ID(), state)
 	}
 	w.Flush()
 	if attention {

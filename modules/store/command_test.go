@@ -24,7 +24,7 @@ func TestMigrateCommand(t *testing.T) {
 		}
 
 		out, code = testutil.RunCommand(t, nil, "migrate", "up", "--database", database)
-		if code != 0 || !strings.Contains(out, "applied 0001_store_meta") {
+		if code != 0 || !strings.Contains(out, "applied store/0001_drop_meta") {
 			t.Fatalf("up: exit %d\n%s", code, out)
 		}
 		out, code = testutil.RunCommand(t, nil, "migrate", "up", "--database", database)

@@ -15,23 +15,24 @@ import (
 func TestDBSameSQLOnBothDialects(t *testing.T) {
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if _, err := db.Exec(ctx, "INSERT INTO intellistack_meta (key, value, updated_at) VALUES (?, ?, ?)", "a", "1", 10); err != nil {
+		createKV(t, db)
+		if _, err := db.Exec(ctx, "INSERT INTO test_kv (key, value, updated_at) VALUES (?, ?, ?)", "a", "1", 10); err != nil {
 			t.Fatal(err)
 		}
-		_, err := db.Exec(ctx, "INSERT INTO intellistack_meta (key, value, updated_at) VALUES (?, ?, ?)", "a", "2", 11)
+		_, err := db.Exec(ctx, "INSERT INTO test_kv (key, value, updated_at) VALUES (?, ?, ?)", "a", "2", 11)
 		if !store.IsUniqueViolation(err) {
 			t.Fatalf("duplicate key: IsUniqueViolation(%v) = false", err)
 		}
 		if store.IsUniqueViolation(errors.New("other")) {
 			t.Fatal("IsUniqueViolation(plain error) = true")
 		}
-		if _, err := db.Exec(ctx, `INSERT INTO intellistack_meta (key, value, updated_at) VALUES (?, ?, ?)
+		if _, err := db.Exec(ctx, `INSERT INTO test_kv (key, value, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, "a", "3", 12); err != nil {
 			t.Fatal(err)
 		}
 		var v string
 		var at int64
-		if err := db.QueryRow(ctx, "SELECT value, updated_at FROM intellistack_meta WHERE key = ?", "a").Scan(&v, &at); err != nil {
+		if err := db.QueryRow(ctx, "SELECT value, updated_at FROM test_kv WHERE key = ?", "a").Scan(&v, &at); err != nil {
 			t.Fatal(err)
 		}
 		if v != "3" || at != 12 {
@@ -44,9 +45,10 @@ func TestDBSameSQLOnBothDialects(t *testing.T) {
 func TestInTxRollsBack(t *testing.T) {
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		createKV(t, db)
 		boom := errors.New("boom")
 		err := db.InTx(ctx, func(tx *store.Tx) error {
-			if _, err := tx.Exec(ctx, "INSERT INTO intellistack_meta (key, value, updated_at) VALUES (?, ?, ?)", "half", "x", 1); err != nil {
+			if _, err := tx.Exec(ctx, "INSERT INTO test_kv (key, value, updated_at) VALUES (?, ?, ?)", "half", "x", 1); err != nil {
 				return err
 			}
 			return boom
@@ -57,12 +59,12 @@ func TestInTxRollsBack(t *testing.T) {
 		func() {
 			defer func() { _ = recover() }()
 			_ = db.InTx(ctx, func(tx *store.Tx) error {
-				_, _ = tx.Exec(ctx, "INSERT INTO intellistack_meta (key, value, updated_at) VALUES (?, ?, ?)", "panic", "x", 1)
+				_, _ = tx.Exec(ctx, "INSERT INTO test_kv (key, value, updated_at) VALUES (?, ?, ?)", "panic", "x", 1)
 				panic("handler bug")
 			})
 		}()
 		var n int
-		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM intellistack_meta").Scan(&n); err != nil {
+		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM test_kv").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 0 {
@@ -77,7 +79,8 @@ func TestInTxRollsBack(t *testing.T) {
 func TestInTxSerializesCounters(t *testing.T) {
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if _, err := db.Exec(ctx, "INSERT INTO intellistack_meta (key, value, updated_at) VALUES ('n', '0', 0)"); err != nil {
+		createKV(t, db)
+		if _, err := db.Exec(ctx, "INSERT INTO test_kv (key, value, updated_at) VALUES ('n', '0', 0)"); err != nil {
 			t.Fatal(err)
 		}
 		lock := ""
@@ -94,10 +97,10 @@ func TestInTxSerializesCounters(t *testing.T) {
 				for i := 0; i < each; i++ {
 					errs <- db.InTx(ctx, func(tx *store.Tx) error {
 						var at int64
-						if err := tx.QueryRow(ctx, "SELECT updated_at FROM intellistack_meta WHERE key = 'n'"+lock).Scan(&at); err != nil {
+						if err := tx.QueryRow(ctx, "SELECT updated_at FROM test_kv WHERE key = 'n'"+lock).Scan(&at); err != nil {
 							return err
 						}
-						_, err := tx.Exec(ctx, "UPDATE intellistack_meta SET updated_at = ? WHERE key = 'n'", at+1)
+						_, err := tx.Exec(ctx, "UPDATE test_kv SET updated_at = ? WHERE key = 'n'", at+1)
 						return err
 					})
 				}
@@ -111,11 +114,20 @@ func TestInTxSerializesCounters(t *testing.T) {
 			}
 		}
 		var got int64
-		if err := db.QueryRow(ctx, "SELECT updated_at FROM intellistack_meta WHERE key = 'n'").Scan(&got); err != nil {
+		if err := db.QueryRow(ctx, "SELECT updated_at FROM test_kv WHERE key = 'n'").Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != workers*each {
 			t.Fatalf("counter = %d, want %d", got, workers*each)
 		}
 	})
+}
+
+// createKV makes a table of the test's own: no module's schema is the
+// dialect layer's business.
+func createKV(t *testing.T, db *store.DB) {
+	t.Helper()
+	if _, err := db.Exec(context.Background(), "CREATE TABLE test_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at BIGINT NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -63,11 +63,11 @@ func (h *Health) Provision(ctx caddy.Context) error {
 }
 
 type healthReport struct {
-	Status        string  `json:"status"`
-	Database      Dialect `json:"database"`
-	SchemaVersion int     `json:"schema_version,omitempty"`
-	LatencyMS     float64 `json:"latency_ms"`
-	Error         string  `json:"error,omitempty"`
+	Status    string         `json:"status"`
+	Database  Dialect        `json:"database"`
+	Schema    map[string]int `json:"schema,omitempty"` // module → highest applied migration
+	LatencyMS float64        `json:"latency_ms"`
+	Error     string         `json:"error,omitempty"`
 }
 
 // ServeHTTP answers the check; it is a responder and never calls next.
@@ -88,7 +88,7 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		}
 		h.logger.Warn("health check failed", zap.Error(err))
 	} else {
-		report.SchemaVersion = version
+		report.Schema = version
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -99,12 +99,12 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	return json.NewEncoder(w).Encode(report)
 }
 
-func (h *Health) check(ctx context.Context) (int, error) {
+func (h *Health) check(ctx context.Context) (map[string]int, error) {
 	db, err := h.app.DB(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return SchemaVersion(ctx, db)
+	return SchemaVersions(ctx, db)
 }
 
 func parseHealth(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
