@@ -42,7 +42,8 @@ type Caddy struct {
 	// 127.0.0.1, so a site named learn.test works without DNS.
 	Client *http.Client
 
-	clients []*http.Client // to drop their idle connections after a reload
+	mu      sync.Mutex
+	clients []*http.Client // to drop their idle connections after a reload; under mu
 
 	proc    *exec.Cmd
 	exited  chan struct{}
@@ -192,6 +193,7 @@ const (
 // output and exit status. The package needs Main as its TestMain.
 func RunCommand(t testing.TB, env []string, args ...string) (string, int) {
 	t.Helper()
+	SkipIfShort(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), commandEnv+"="+strings.Join(args, "\x1f")), env...)
 	out, err := cmd.CombinedOutput()
@@ -224,6 +226,7 @@ func Main(m *testing.M) {
 }
 
 func newCaddy(t testing.TB) *Caddy {
+	SkipIfShort(t)
 	ports := freePorts(t, 3)
 	// Not t.TempDir: certificate jobs of a stopped Caddy may still be writing
 	// there for a moment, which makes TempDir's strict removal fail the test.
@@ -315,7 +318,10 @@ func (c *Caddy) Load(caddyfile string) error {
 	}
 	// A kept-alive connection may still reach the old generation until it
 	// has shut down; a client reconnecting after a reload reaches the new one.
-	for _, cl := range c.clients {
+	c.mu.Lock()
+	clients := append([]*http.Client(nil), c.clients...)
+	c.mu.Unlock()
+	for _, cl := range clients {
 		cl.CloseIdleConnections()
 	}
 	// The old servers stop accepting on the shared listener a moment after
@@ -332,7 +338,7 @@ func (c *Caddy) Load(caddyfile string) error {
 func (c *Caddy) WaitBody(url, want string) bool {
 	streak := 0
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && streak < 3; {
-		cl := c.NewClient()
+		cl := c.newClient()
 		body := ""
 		if resp, err := cl.Get(url); err == nil {
 			b, _ := io.ReadAll(resp.Body)
@@ -361,8 +367,19 @@ func (c *Caddy) HTTPURL(path string) string {
 }
 
 // NewClient returns a client like Client with its own cookie jar and no
-// automatic redirects, for driving browser-like flows.
+// automatic redirects, for driving browser-like flows. It is safe to call
+// from several goroutines.
 func (c *Caddy) NewClient() *http.Client {
+	client := c.newClient()
+	c.mu.Lock()
+	c.clients = append(c.clients, client)
+	c.mu.Unlock()
+	return client
+}
+
+// newClient is NewClient for a client the harness need not track (one that
+// closes its own connections).
+func (c *Caddy) newClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	transport := &http.Transport{
@@ -385,7 +402,6 @@ func (c *Caddy) NewClient() *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
-	c.clients = append(c.clients, client)
 	return client
 }
 

@@ -22,6 +22,16 @@ import (
 // DefaultPostgresURL is used when DATABASE_URL is not set.
 const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
+// SkipIfShort skips an integration test under `go test -short`, which
+// promises unit tests only: no Caddy, no database. Every harness function
+// that starts Caddy or makes a database calls it, so tests need not.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test (Caddy or a database): skipped under -short")
+	}
+}
+
 // InCI reports whether the tests run in CI, where nothing may skip for want of
 // a service.
 func InCI() bool { return os.Getenv("CI") != "" }
@@ -32,6 +42,7 @@ func InCI() bool { return os.Getenv("CI") != "" }
 // when CI is set.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
+	SkipIfShort(t)
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
 		base = DefaultPostgresURL
@@ -77,6 +88,7 @@ func PostgresURL(t testing.TB) string {
 // folder.
 func SQLitePath(t testing.TB) string {
 	t.Helper()
+	SkipIfShort(t)
 	return filepath.Join(t.TempDir(), "intellistack.db")
 }
 
