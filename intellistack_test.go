@@ -170,3 +170,34 @@ func TestReadmeProductionCaddyfileAdapts(t *testing.T) {
 		}
 	}
 }
+
+// The shipped Caddyfiles bound how long a client may take to send a request
+// (a body trickled one byte at a time must not hold a connection for
+// minutes) and set no write timeout, which would cut streamed replies.
+func TestShippedCaddyfilesBoundSlowClients(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, prod, _ := strings.Cut(string(readme), "### A production Caddyfile")
+	_, prod, _ = strings.Cut(prod, "```caddyfile\n")
+	prod, _, _ = strings.Cut(prod, "```")
+	dev, err := os.ReadFile("Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cf := range map[string]string{"Caddyfile": string(dev), "README production": prod} {
+		cfg, err := testutil.AdaptCaddyfile(cf)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, want := range []string{`"read_header_timeout": 10000000000`, `"read_timeout": 30000000000`, `"idle_timeout": 120000000000`} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("%s: adapted config lacks %s", name, want)
+			}
+		}
+		if strings.Contains(cfg, "write_timeout") {
+			t.Errorf("%s sets a write timeout, which cuts streamed replies", name)
+		}
+	}
+}
