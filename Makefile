@@ -23,13 +23,14 @@ run: build
 test:
 	$(GO) test -count=1 -timeout 45m ./...
 
-## test-race: every test under the race detector (slower; a cold build takes several minutes)
+## test-race: the modules' and shared packages' tests under the race detector (CI runs it;
+## a cold build takes several minutes)
 test-race:
-	$(GO) test -race -count=1 -timeout 60m ./...
+	$(GO) test -race -count=1 -timeout 60m ./modules/... ./identity/... ./internal/...
 
-## test-short: unit tests only (no Caddy, no database)
+## test-short: unit tests only (no Caddy, no database: the harness skips those under -short)
 test-short:
-	$(GO) test -short ./...
+	$(GO) test -short -count=1 ./...
 
 ## bench: Go benchmarks, then the load scripts under bench/ (ratios against a baseline run side by side)
 bench:
