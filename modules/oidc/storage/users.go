@@ -1,0 +1,121 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/intellistack/intellistack/modules/store"
+)
+
+// User is a row of users.
+type User struct {
+	ID            string
+	Email         string // lower-cased by the caller
+	EmailVerified bool
+	Name          string
+	Image         string
+	Role          string // comma-separated roles; "user" when created empty
+	Banned        bool
+	BanExpires    time.Time // zero: the ban does not expire
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// IsBanned applies the ban, lifting an expired one.
+func (u *User) IsBanned(now time.Time) bool {
+	return u.Banned && (u.BanExpires.IsZero() || u.BanExpires.After(now))
+}
+
+// Users are people and their password credentials (tables users and
+// accounts; the password credential is the account with provider
+// "credential").
+type Users interface {
+	// CreateUser adds u (given an id when it has none, the role "user"
+	// when it has none) with a password credential, in one transaction.
+	// ErrEmailTaken when the address is in use.
+	CreateUser(ctx context.Context, u User, passwordHash string) (*User, error)
+
+	// UserByID returns a user, or ErrNotFound.
+	UserByID(ctx context.Context, id string) (*User, error)
+
+	// UserWithPassword returns the user with this e-mail address and the
+	// hash of their password credential ("" when they have none), or
+	// ErrNotFound.
+	UserWithPassword(ctx context.Context, email string) (*User, string, error)
+
+	// SetPassword replaces the hash of a user's password credential (a
+	// re-hash with current parameters). ErrNotFound when the user has no
+	// password credential.
+	SetPassword(ctx context.Context, userID, passwordHash string, now time.Time) error
+}
+
+const userColumns = "u.id, u.email, u.email_verified, u.name, COALESCE(u.image, ''), u.role, u.banned, u.ban_expires, u.created_at, u.updated_at"
+
+// scanUser reads userColumns, then extra.
+func scanUser(row scanner, extra ...any) (*User, error) {
+	var u User
+	var verified, banned int
+	var banExpires sql.NullInt64
+	var created, updated int64
+	dest := append([]any{&u.ID, &u.Email, &verified, &u.Name, &u.Image, &u.Role, &banned, &banExpires, &created, &updated}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, notFound(err)
+	}
+	u.EmailVerified, u.Banned = verified != 0, banned != 0
+	u.BanExpires, u.CreatedAt, u.UpdatedAt = fromNullMS(banExpires), fromMS(created), fromMS(updated)
+	return &u, nil
+}
+
+func userByID(ctx context.Context, q querier, id string) (*User, error) {
+	return scanUser(q.QueryRow(ctx, "SELECT "+userColumns+" FROM users u WHERE u.id = ?", id))
+}
+
+func (s *SQL) CreateUser(ctx context.Context, u User, passwordHash string) (*User, error) {
+	if u.ID == "" {
+		u.ID = NewID()
+	}
+	if u.Role == "" {
+		u.Role = "user"
+	}
+	verified := 0
+	if u.EmailVerified {
+		verified = 1
+	}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, name, image, role, banned, metadata, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, 0, '{}', ?, ?)`, u.ID, u.Email, verified, u.Name, nullString(u.Image), u.Role,
+			ms(u.CreatedAt), ms(u.UpdatedAt)); err != nil {
+			if store.IsUniqueViolation(err) {
+				return ErrEmailTaken
+			}
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO accounts (id, user_id, provider_id, account_id, password, created_at, updated_at)
+			VALUES (?, ?, 'credential', ?, ?, ?, ?)`, NewID(), u.ID, u.ID, passwordHash, ms(u.CreatedAt), ms(u.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func (s *SQL) UserByID(ctx context.Context, id string) (*User, error) { return userByID(ctx, s.db, id) }
+
+func (s *SQL) UserWithPassword(ctx context.Context, email string) (*User, string, error) {
+	var hash string
+	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userColumns+`, COALESCE(a.password, '')
+		FROM users u LEFT JOIN accounts a ON a.user_id = u.id AND a.provider_id = 'credential'
+		WHERE u.email = ?`, email), &hash)
+	if err != nil {
+		return nil, "", err
+	}
+	return u, hash, nil
+}
+
+func (s *SQL) SetPassword(ctx context.Context, userID, passwordHash string, now time.Time) error {
+	res, err := s.db.Exec(ctx, "UPDATE accounts SET password = ?, updated_at = ? WHERE user_id = ? AND provider_id = 'credential'",
+		passwordHash, ms(now), userID)
+	return affected(res, err)
+}
