@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,12 +12,13 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
-// authRequest is a validated authorization request (RFC 6749 §4.1.1, OIDC
-// Core §3.1.2.1), kept in oidc_auth_requests while the user signs in or
-// consents.
+// authRequest is a validated authorization request (RFC 6749 §4.1.1,
+// OpenID Connect Core §3.1.2.1), kept in storage (as JSON) while the user
+// signs in or consents.
 type authRequest struct {
 	ID            string   `json:"-"`
 	ClientID      string   `json:"client_id"`
@@ -40,11 +40,12 @@ func (a *authRequest) hasPrompt(v string) bool { return slices.Contains(a.Prompt
 
 // authError is an error that goes back to the client's redirect URI.
 type authError struct {
-	*oauthError
+	*apierror.OAuth
 	req *authRequest
 }
 
-// handleAuthorize is the authorization endpoint (GET and, B15, POST).
+// handleAuthorize is the authorization endpoint, for GET and POST (OpenID
+// Connect Core §3.1.2.1).
 func (p *provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	form, oerr := parseForm(w, r)
 	if oerr != nil {
@@ -53,11 +54,11 @@ func (p *provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	req, perr, rerr := p.parseAuthRequest(r.Context(), form)
 	if perr != nil {
-		p.errorPage(w, perr) // never redirect before the redirect URI is trusted (S2)
+		p.errorPage(w, perr) // never redirect before the redirect URI is trusted (RFC 6749 §4.1.2.1, RFC 9700 §4.11)
 		return
 	}
 	if rerr != nil {
-		p.redirectError(w, r, rerr.req, rerr.oauthError)
+		p.redirectError(w, r, rerr.req, rerr.OAuth)
 		return
 	}
 	p.decide(w, r, req, false, false)
@@ -66,13 +67,13 @@ func (p *provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // parseAuthRequest validates the request. Errors about the client or the
 // redirect URI come back as the first error (shown on a page); all others
 // as the second (sent to the redirect URI).
-func (p *provider) parseAuthRequest(ctx context.Context, f url.Values) (*authRequest, *oauthError, *authError) {
+func (p *provider) parseAuthRequest(ctx context.Context, f url.Values) (*authRequest, *apierror.OAuth, *authError) {
 	client := p.clients[f.Get("client_id")]
 	if f.Get("client_id") == "" {
 		return nil, errInvalidRequest("client_id is missing"), nil
 	}
 	if client == nil {
-		return nil, newError(http.StatusBadRequest, "invalid_client", "unknown client_id"), nil
+		return nil, apierror.NewOAuth(http.StatusBadRequest, "invalid_client", "unknown client_id"), nil
 	}
 	req := &authRequest{ClientID: client.ID, ResponseMode: "query", MaxAge: -1, CreatedAt: p.now().UnixMilli()}
 	if uri, ok := f["redirect_uri"]; ok {
@@ -93,8 +94,8 @@ func (p *provider) parseAuthRequest(ctx context.Context, f url.Values) (*authReq
 	default:
 		return nil, nil, &authError{errInvalidRequest("unsupported response_mode"), req}
 	}
-	fail := func(code, desc string) (*authRequest, *oauthError, *authError) {
-		return nil, nil, &authError{newError(http.StatusBadRequest, code, desc), req}
+	fail := func(code, desc string) (*authRequest, *apierror.OAuth, *authError) {
+		return nil, nil, &authError{apierror.NewOAuth(http.StatusBadRequest, code, desc), req}
 	}
 	if f.Has("request") {
 		return fail("request_not_supported", "request objects are not supported")
@@ -127,7 +128,8 @@ func (p *provider) parseAuthRequest(ctx context.Context, f url.Values) (*authReq
 		return fail("invalid_request", "state or nonce is too long")
 	}
 
-	// PKCE (RFC 7636; S6): S256 only, required for public clients.
+	// PKCE (RFC 7636): S256 only, required for public clients (RFC 9700
+	// §2.1.1).
 	challenge, method := f.Get("code_challenge"), f.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
@@ -194,20 +196,20 @@ func validChallenge(s string) bool {
 // and max_age); consented that they have just approved it.
 func (p *provider) decide(w http.ResponseWriter, r *http.Request, req *authRequest, fresh, consented bool) {
 	ctx := r.Context()
-	db, err := p.database(ctx)
+	st, err := p.storage(ctx)
 	if err != nil {
-		p.redirectError(w, r, req, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting"))
+		p.redirectError(w, r, req, errUnavailable("the provider is starting"))
 		return
 	}
-	sess, err := p.currentSession(ctx, db, r)
+	sess, err := p.currentSession(ctx, st, r)
 	if err != nil {
 		p.logger.Error("reading session", zap.Error(err))
 		p.redirectError(w, r, req, errServer("session lookup failed"))
 		return
 	}
-	var u *user
+	var u *storage.User
 	if sess != nil {
-		if u, err = p.userByID(ctx, db, sess.UserID); err != nil || u.isBanned(p.now()) {
+		if u, err = st.UserByID(ctx, sess.UserID); err != nil || u.IsBanned(p.now()) {
 			sess = nil
 		}
 	}
@@ -223,19 +225,19 @@ func (p *provider) decide(w http.ResponseWriter, r *http.Request, req *authReque
 	}
 	if sess == nil {
 		if req.hasPrompt("none") {
-			p.redirectError(w, r, req, newError(http.StatusBadRequest, "login_required", "the user is not signed in"))
+			p.redirectError(w, r, req, apierror.NewOAuth(http.StatusBadRequest, "login_required", "the user is not signed in"))
 			return
 		}
-		p.pause(w, r, db, req, pathSignIn)
+		p.pause(w, r, st, req, pathSignIn)
 		return
 	}
 	client := p.clients[req.ClientID]
-	if !consented && (req.hasPrompt("consent") || (!client.SkipConsent && !p.hasConsent(ctx, db, u.ID, client.ID, req.Scopes))) {
+	if !consented && (req.hasPrompt("consent") || (!client.SkipConsent && !p.hasConsent(ctx, st, u.ID, client.ID, req.Scopes))) {
 		if req.hasPrompt("none") {
-			p.redirectError(w, r, req, newError(http.StatusBadRequest, "consent_required", "the user has not approved this client"))
+			p.redirectError(w, r, req, apierror.NewOAuth(http.StatusBadRequest, "consent_required", "the user has not approved this client"))
 			return
 		}
-		p.pause(w, r, db, req, pathConsent)
+		p.pause(w, r, st, req, pathConsent)
 		return
 	}
 	code := randomToken(32)
@@ -244,29 +246,28 @@ func (p *provider) decide(w http.ResponseWriter, r *http.Request, req *authReque
 	if req.RedirectSent {
 		redirectParam = req.RedirectURI
 	}
-	_, err = db.Exec(ctx, `INSERT INTO oidc_codes (code_hash, grant_id, client_id, user_id, session_id, redirect_uri, scope, nonce,
-		code_challenge, auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		hashToken(code), newID(), req.ClientID, u.ID, sess.ID, redirectParam, strings.Join(req.Scopes, " "), req.Nonce,
-		req.CodeChallenge, sess.AuthTime.UnixMilli(), now.UnixMilli(), now.Add(p.codeTTL).UnixMilli())
+	err = st.CreateCode(ctx, storage.Code{Hash: hashToken(code), ClientID: req.ClientID, UserID: u.ID, SessionID: sess.ID,
+		RedirectURI: redirectParam, Scopes: req.Scopes, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
+		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(p.codeTTL)})
 	if err != nil {
 		p.logger.Error("storing authorization code", zap.Error(err))
 		p.redirectError(w, r, req, errServer("could not issue a code"))
 		return
 	}
 	if req.ID != "" {
-		_, _ = db.Exec(ctx, "DELETE FROM oidc_auth_requests WHERE id = ?", req.ID)
+		_ = st.DeleteAuthRequest(ctx, req.ID)
 	}
 	p.redirectResult(w, r, req, url.Values{"code": {code}})
 }
 
 // pause stores the request (once) and sends the browser to a hosted page.
-func (p *provider) pause(w http.ResponseWriter, r *http.Request, db *store.DB, req *authRequest, page string) {
+func (p *provider) pause(w http.ResponseWriter, r *http.Request, st storage.Storage, req *authRequest, page string) {
 	if req.ID == "" {
 		params, _ := json.Marshal(req)
 		req.ID = randomToken(24)
 		now := p.now()
-		if _, err := db.Exec(r.Context(), "INSERT INTO oidc_auth_requests (id, client_id, params, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-			req.ID, req.ClientID, string(params), now.UnixMilli(), now.Add(p.requestTTL).UnixMilli()); err != nil {
+		if err := st.CreateAuthRequest(r.Context(), storage.AuthRequest{ID: req.ID, ClientID: req.ClientID, Params: string(params),
+			CreatedAt: now, ExpiresAt: now.Add(p.requestTTL)}); err != nil {
 			p.logger.Error("storing authorization request", zap.Error(err))
 			p.redirectError(w, r, req, errServer("could not store the request"))
 			return
@@ -279,25 +280,22 @@ func (p *provider) pause(w http.ResponseWriter, r *http.Request, db *store.DB, r
 	p.redirect(w, r, target)
 }
 
-// loadAuthRequest returns a stored request that has not expired.
-func (p *provider) loadAuthRequest(ctx context.Context, db *store.DB, id string) (*authRequest, error) {
+// loadAuthRequest returns a stored request that has not expired, or
+// storage.ErrNotFound.
+func (p *provider) loadAuthRequest(ctx context.Context, st storage.Storage, id string) (*authRequest, error) {
 	if id == "" {
-		return nil, sql.ErrNoRows
+		return nil, storage.ErrNotFound
 	}
-	var params string
-	var expires int64
-	if err := db.QueryRow(ctx, "SELECT params, expires_at FROM oidc_auth_requests WHERE id = ?", id).Scan(&params, &expires); err != nil {
+	stored, err := st.AuthRequest(ctx, id, p.now())
+	if err != nil {
 		return nil, err
 	}
-	if p.now().UnixMilli() >= expires {
-		return nil, sql.ErrNoRows
-	}
 	var req authRequest
-	if err := json.Unmarshal([]byte(params), &req); err != nil {
+	if err := json.Unmarshal([]byte(stored.Params), &req); err != nil {
 		return nil, err
 	}
 	if p.clients[req.ClientID] == nil { // the client left the config
-		return nil, sql.ErrNoRows
+		return nil, storage.ErrNotFound
 	}
 	req.ID = id
 	return &req, nil
@@ -305,27 +303,27 @@ func (p *provider) loadAuthRequest(ctx context.Context, db *store.DB, id string)
 
 // handleContinue resumes a request after sign-in.
 func (p *provider) handleContinue(w http.ResponseWriter, r *http.Request) {
-	db, err := p.database(r.Context())
+	st, err := p.storage(r.Context())
 	if err != nil {
-		p.errorPage(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting"))
+		p.errorPage(w, errUnavailable("the provider is starting"))
 		return
 	}
-	req, err := p.loadAuthRequest(r.Context(), db, r.URL.Query().Get("request_id"))
+	req, err := p.loadAuthRequest(r.Context(), st, r.URL.Query().Get("request_id"))
 	if err != nil {
 		p.errorPage(w, errInvalidRequest("the sign-in request has expired or is unknown; start again from the application"))
 		return
 	}
-	sess, _ := p.currentSession(r.Context(), db, r)
+	sess, _ := p.currentSession(r.Context(), st, r)
 	fresh := sess != nil && sess.AuthTime.UnixMilli() >= req.CreatedAt
 	p.decide(w, r, req, fresh, false)
 }
 
-func (p *provider) hasConsent(ctx context.Context, db *store.DB, userID, clientID string, scopes []string) bool {
-	var granted string
-	if err := db.QueryRow(ctx, "SELECT scope FROM oidc_consents WHERE user_id = ? AND client_id = ?", userID, clientID).Scan(&granted); err != nil {
+// hasConsent reports whether the user has granted the client every scope.
+func (p *provider) hasConsent(ctx context.Context, st storage.Storage, userID, clientID string, scopes []string) bool {
+	have, err := st.ConsentedScopes(ctx, userID, clientID)
+	if err != nil {
 		return false
 	}
-	have := strings.Fields(granted)
 	for _, s := range scopes {
 		if !slices.Contains(have, s) {
 			return false
@@ -335,7 +333,7 @@ func (p *provider) hasConsent(ctx context.Context, db *store.DB, userID, clientI
 }
 
 // redirect sends the browser on: 303 after a POST, so a browser never
-// re-posts credentials to the target (S3); 302 after a GET.
+// re-posts credentials to the target (RFC 9700 §4.12); 302 after a GET.
 func (p *provider) redirect(w http.ResponseWriter, r *http.Request, target string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
@@ -346,8 +344,9 @@ func (p *provider) redirect(w http.ResponseWriter, r *http.Request, target strin
 	http.Redirect(w, r, target, status)
 }
 
-// redirectError sends an error to the client with state and iss (S7).
-func (p *provider) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *oauthError) {
+// redirectError sends an error to the client (RFC 6749 §4.1.2.1) with state
+// and iss (RFC 9207).
+func (p *provider) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *apierror.OAuth) {
 	v := url.Values{"error": {e.Code}}
 	if e.Description != "" {
 		v.Set("error_description", e.Description)

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/intellistack/intellistack/internal/apierror"
 )
 
 // Client is an OAuth client (relying party) declared in the config.
@@ -17,7 +19,7 @@ type Client struct {
 	ID string `json:"id"`
 
 	// RedirectURIs are compared byte for byte with the redirect_uri of a
-	// request (S1); only the port of a loopback http://127.0.0.1 or
+	// request (RFC 9700 §2.1, §4.1); only the port of a loopback http://127.0.0.1 or
 	// http://[::1] URI may differ (RFC 8252 §7.3).
 	//
 	//	redirect_uri <uri>
@@ -63,9 +65,10 @@ type Client struct {
 // supportedScopes are the scopes this provider knows.
 var supportedScopes = []string{"openid", "profile", "email", "offline_access"}
 
-// validateClient checks a client's registration (S19): redirect URIs are
-// absolute, https (or loopback http), have no fragment, and are not
-// javascript: or data: URIs.
+// validateClient checks a client's registration: redirect URIs are
+// absolute (RFC 6749 §3.1.2), https or loopback http (RFC 8252 §7.3), have
+// no fragment (RFC 6749 §3.1.2), and are not javascript: or data: URIs (RFC
+// 7591 §5).
 func validateClient(c *Client) error {
 	if c.ID == "" || strings.ContainsAny(c.ID, " \t\r\n:") {
 		return fmt.Errorf("client id %q is empty or contains a space or colon", c.ID)
@@ -116,7 +119,7 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// allowsRedirect is the exact-match rule (S1).
+// allowsRedirect is the exact-match rule (RFC 9700 §2.1, §4.1).
 func (c *Client) allowsRedirect(uri string) bool {
 	if slices.Contains(c.RedirectURIs, uri) {
 		return true
@@ -174,22 +177,43 @@ func (c *Client) displayName() string {
 }
 
 // checkSecret compares a presented secret with the configured one in
-// constant time, through their hashes so the lengths leak nothing (S13).
+// constant time, through their hashes so the lengths leak nothing (RFC 6819
+// §5.1.4.1.3).
 func (c *Client) checkSecret(secret string) bool {
 	sum := sha256.Sum256([]byte(secret))
 	return !c.Public && subtle.ConstantTimeCompare(sum[:], c.secretHash[:]) == 1
 }
 
-// clientAuth is how a request authenticated its client.
-type clientAuth struct {
-	client *Client
-	method string // client_secret_basic, client_secret_post, none
+// authenticatedForm is how the token, revocation and introspection
+// endpoints start: it reads the form body (RFC 6749 §3.2) and authenticates
+// the client (authenticateClient); with confidential it refuses public
+// clients too (introspection is for resource servers, RFC 7662 §2.1). On
+// failure it has written the error, with a Basic challenge on every 401
+// (RFC 6749 §5.2, RFC 7235 §3.1), and returns a nil client.
+func (p *provider) authenticatedForm(w http.ResponseWriter, r *http.Request, confidential bool) (url.Values, *Client) {
+	form, e := parseForm(w, r)
+	if e != nil {
+		e.Write(w)
+		return nil, nil
+	}
+	c, e := p.authenticateClient(r, form)
+	if e == nil && confidential && c.Public {
+		e = errInvalidClient("introspection requires a confidential client")
+	}
+	if e != nil {
+		if e.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+p.issuer+`"`)
+		}
+		e.Write(w)
+		return nil, nil
+	}
+	return form, c
 }
 
 // authenticateClient implements client_secret_basic, client_secret_post and
-// none (RFC 6749 §2.3.1, OIDC Core §9). A client may use only one method; a
-// confidential client must present its secret.
-func (p *provider) authenticateClient(r *http.Request, form url.Values) (*clientAuth, *oauthError) {
+// none (RFC 6749 §2.3.1, OpenID Connect Core §9). A client may use only one
+// method (RFC 6749 §2.3); a confidential client must present its secret.
+func (p *provider) authenticateClient(r *http.Request, form url.Values) (*Client, *apierror.OAuth) {
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		var err1, err2 error
@@ -222,12 +246,9 @@ func (p *provider) authenticateClient(r *http.Request, form url.Values) (*client
 		// client_id that way for public clients.
 		return nil, errInvalidClient("a public client authenticates with no secret")
 	case c.Public:
-		return &clientAuth{c, "none"}, nil
+		return c, nil
 	case secret == "" || !c.checkSecret(secret):
 		return nil, errInvalidClient("client authentication failed")
-	case basic:
-		return &clientAuth{c, "client_secret_basic"}, nil
-	default:
-		return &clientAuth{c, "client_secret_post"}, nil
 	}
+	return c, nil
 }

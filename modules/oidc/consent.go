@@ -3,23 +3,24 @@ package oidc
 import (
 	"net/http"
 	"net/url"
-	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/internal/apierror"
 )
 
 // handleConsent shows the consent page and records the decision.
 func (p *provider) handleConsent(w http.ResponseWriter, r *http.Request) {
-	db, form, ok := p.pageInput(w, r)
+	st, form, ok := p.pageInput(w, r)
 	if !ok {
 		return
 	}
-	req, clientName := p.pageRequest(r.Context(), db, form.Get("request_id"))
+	req, clientName := p.pageRequest(r.Context(), st, form.Get("request_id"))
 	if req == nil {
 		p.errorPage(w, errInvalidRequest("the authorization request has expired or is unknown; start again from the application"))
 		return
 	}
-	sess, err := p.currentSession(r.Context(), db, r)
+	sess, err := p.currentSession(r.Context(), st, r)
 	if err != nil || sess == nil {
 		p.redirect(w, r, p.url(pathSignIn)+"?request_id="+url.QueryEscape(req.ID))
 		return
@@ -39,15 +40,11 @@ func (p *provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if form.Get("decision") != "allow" {
-		_, _ = db.Exec(r.Context(), "DELETE FROM oidc_auth_requests WHERE id = ?", req.ID)
-		p.redirectError(w, r, req, newError(http.StatusBadRequest, "access_denied", "the user denied the request"))
+		_ = st.DeleteAuthRequest(r.Context(), req.ID)
+		p.redirectError(w, r, req, apierror.NewOAuth(http.StatusBadRequest, "access_denied", "the user denied the request"))
 		return
 	}
-	now := p.now().UnixMilli()
-	scope := strings.Join(req.Scopes, " ")
-	if _, err := db.Exec(r.Context(), `INSERT INTO oidc_consents (user_id, client_id, scope, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
-		sess.UserID, req.ClientID, scope, now, now); err != nil {
+	if err := st.SaveConsent(r.Context(), sess.UserID, req.ClientID, req.Scopes, p.now()); err != nil {
 		p.logger.Error("storing consent", zap.Error(err))
 	}
 	p.decide(w, r, req, sess.AuthTime.UnixMilli() >= req.CreatedAt, true)

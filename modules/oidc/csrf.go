@@ -8,12 +8,13 @@ import (
 	"net/url"
 )
 
-// CSRF protection for the hosted forms (S12): a random value in a cookie
-// (HttpOnly, SameSite=Lax, __Host- on HTTPS) and, in each form, an HMAC of
-// that value, the form's purpose and the pending authorization request. A
-// POST must carry both and they must agree, so a form cannot be forged from
-// another site, and a consent POST is bound to the request it was shown for.
-// An Origin header, when present, must be the issuer's.
+// CSRF protection for the hosted forms (RFC 9700 §4.7, RFC 6749 §10.12): a
+// random value in a cookie (HttpOnly, SameSite=Lax, __Host- on HTTPS) and,
+// in each form, an HMAC of that value, the form's purpose and the pending
+// authorization request. A POST must carry both and they must agree, so a
+// form cannot be forged from another site, and a consent POST is bound to
+// the request it was shown for. An Origin header, when present, must be the
+// issuer's.
 
 func (p *provider) csrfCookieName() string {
 	if p.secure {

@@ -14,7 +14,8 @@ const (
 	jwksMaxAge      = "public, max-age=900"
 )
 
-// metadata is the discovery document (OIDC Discovery §3, RFC 8414).
+// metadata is the discovery document (OpenID Connect Discovery §3, RFC 8414
+// §2).
 func (p *provider) metadata() map[string]any {
 	return map[string]any{
 		"issuer":                                        p.issuer,
@@ -54,7 +55,7 @@ func (p *provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	_, jwks, err := p.keys.published(r.Context())
 	if err != nil {
 		p.logger.Error("loading signing keys", zap.Error(err))
-		writeError(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "signing keys are not available"))
+		errUnavailable("signing keys are not available").Write(w)
 		return
 	}
 	h := w.Header()

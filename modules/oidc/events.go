@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // Audit events written to auth_events.
@@ -19,24 +21,18 @@ const (
 	evRevoked      = "token_revoked"
 )
 
-// authEvent is one audit row.
-type authEvent struct {
-	Event, Outcome, UserID, Email, ClientID, Detail string
-}
-
-// record writes an audit row. It never fails the request: an audit failure
+// record writes an audit row for e, stamped with the time, the client IP
+// and the user agent of r. It never fails the request: an audit failure
 // is logged at Error instead. Detail must hold no secret.
-func (p *provider) record(r *http.Request, e authEvent) {
+func (p *provider) record(r *http.Request, e storage.Event) {
 	ctx := context.WithoutCancel(r.Context())
-	db, err := p.database(ctx)
+	e.CreatedAt, e.IP, e.UserAgent = p.now(), p.requestIP(r), r.UserAgent()
+	if len(e.UserAgent) > 512 {
+		e.UserAgent = e.UserAgent[:512]
+	}
+	st, err := p.storage(ctx)
 	if err == nil {
-		ua := r.UserAgent()
-		if len(ua) > 512 {
-			ua = ua[:512]
-		}
-		_, err = db.Exec(ctx, `INSERT INTO auth_events (id, created_at, event, outcome, user_id, email, client_id, ip, user_agent, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, newID(), p.now().UnixMilli(), e.Event, e.Outcome, e.UserID, e.Email,
-			e.ClientID, p.requestIP(r), ua, e.Detail)
+		err = st.RecordEvent(ctx, e)
 	}
 	if err != nil {
 		p.logger.Error("writing auth event", zap.String("event", e.Event), zap.Error(err))

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
+
+	"github.com/intellistack/intellistack/internal/apierror"
 )
 
 // registeredTokenErrors are the codes the token endpoint may answer with
@@ -61,10 +63,10 @@ func FuzzTokenRequest(f *testing.F) {
 			r.Header.Set("Authorization", authorization)
 		}
 		w := httptest.NewRecorder()
-		check := func(e *oauthError) {
-			if e.status < 400 || e.status > 499 || !slices.Contains(registeredTokenErrors, e.Code) ||
+		check := func(e *apierror.OAuth) {
+			if e.Status < 400 || e.Status > 499 || !slices.Contains(registeredTokenErrors, e.Code) ||
 				strings.ContainsAny(e.Description, "\r\n\t\"\\") {
-				t.Fatalf("bad refusal %d %q %q", e.status, e.Code, e.Description)
+				t.Fatalf("bad refusal %d %q %q", e.Status, e.Code, e.Description)
 			}
 		}
 		form, e := parseForm(w, r)
@@ -106,8 +108,8 @@ func FuzzAuthorizeParse(f *testing.F) {
 		req, perr, rerr := p.parseAuthRequest(t.Context(), form)
 		switch {
 		case perr != nil:
-			if perr.status < 400 || perr.status > 499 {
-				t.Fatalf("page error status %d", perr.status)
+			if perr.Status < 400 || perr.Status > 499 {
+				t.Fatalf("page error status %d", perr.Status)
 			}
 		case rerr != nil:
 			if !p.clients[rerr.req.ClientID].allowsRedirect(rerr.req.RedirectURI) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 	"github.com/intellistack/intellistack/modules/oidc/password"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 	"github.com/intellistack/intellistack/modules/ratelimit"
 	"github.com/intellistack/intellistack/modules/store"
 )
@@ -158,7 +159,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err := validateClient(&rc); err != nil {
 			return err
 		}
-		rc.Secret = "" // only the hash is kept (S13)
+		rc.Secret = "" // only the hash is kept (RFC 6819 §5.1.4.1.3)
 		if clients[rc.ID] != nil {
 			return fmt.Errorf("client %s is declared twice", rc.ID)
 		}
@@ -194,27 +195,29 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	p := &provider{
 		issuer: issuer, base: strings.TrimRight(u.Path, "/"), origin: u.Scheme + "://" + u.Host,
 		clients: clients, audience: audience,
-		accessTTL:  def(h.AccessTokenTTL, 6*time.Hour),
-		refreshTTL: def(h.RefreshTokenTTL, 168*time.Hour),
-		idTTL:      def(h.IDTokenTTL, time.Hour),
-		codeTTL:    def(h.CodeTTL, time.Minute),
-		sessionTTL: def(h.SessionTTL, 168*time.Hour),
-		requestTTL: 30 * time.Minute,
-		db:         app.DB,
-		derive:     app.DeriveKey,
-		now:        func() time.Time { return timeNow() },
-		clientIP:   caddyClientIP,
-		logger:     h.logger,
-		pages:      pg,
-		hashParams: password.DefaultParams,
-		hashSlots:  newHashSlots(),
-		secure:     u.Scheme == "https",
+		accessTTL:   def(h.AccessTokenTTL, 6*time.Hour),
+		refreshTTL:  def(h.RefreshTokenTTL, 168*time.Hour),
+		idTTL:       def(h.IDTokenTTL, time.Hour),
+		codeTTL:     def(h.CodeTTL, time.Minute),
+		sessionTTL:  def(h.SessionTTL, 168*time.Hour),
+		requestTTL:  30 * time.Minute,
+		openStorage: storageOn(app.DB),
+		derive:      app.DeriveKey,
+		now:         func() time.Time { return timeNow() },
+		clientIP:    caddyClientIP,
+		logger:      h.logger,
+		pages:       pg,
+		hashParams:  password.DefaultParams,
+		hashSlots:   newHashSlots(),
+		secure:      u.Scheme == "https",
 	}
 	retain := max(p.accessTTL, p.idTTL) + time.Hour
 	p.keys = newKeyring(keyringConfig{
 		alg: alg, rotation: rotation, lead: lead, retain: retain,
-		db: app.DB, now: p.now, logger: h.logger,
+		storage: func(ctx context.Context) (storage.Keys, error) { return p.storage(ctx) },
 		sealKey: func() ([]byte, error) { return p.key("oidc.signing-keys") },
+		now:     p.now,
+		logger:  h.logger,
 	})
 	lockout := ratelimit.Limit{Count: defaultLockoutFailures, Window: defaultLockoutWindow}
 	if h.LockoutFailures != 0 {
@@ -248,8 +251,21 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// checkIssuer requires an absolute https URL (C2, C8) without query or
-// fragment; http is accepted only for localhost and loopback development.
+// storageOn is the provider's storage on the app's database, which the app
+// opens when it starts (after Provision).
+func storageOn(db func(context.Context) (*store.DB, error)) func(context.Context) (storage.Storage, error) {
+	return func(ctx context.Context) (storage.Storage, error) {
+		handle, err := db(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return storage.New(handle), nil
+	}
+}
+
+// checkIssuer requires an absolute https URL without query or fragment
+// (OpenID Connect Discovery §2, RFC 8414 §2); http is accepted only for
+// localhost and loopback development.
 func checkIssuer(issuer string) (*url.URL, error) {
 	if issuer == "" {
 		return nil, fmt.Errorf("issuer is required (issuer https://your.site)")

@@ -14,14 +14,14 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // grant is what a token response is issued for.
 type grant struct {
 	ID       string // the family of tokens (oidc_codes.grant_id)
 	ClientID string
-	User     *user
+	User     *storage.User
 	Scopes   []string
 	AuthTime time.Time
 	Nonce    string
@@ -47,17 +47,14 @@ type accessClaims struct {
 	Role          string   `json:"role,omitempty"`
 }
 
-// newAccessToken records the jti in tx and returns the claims to sign.
-func (p *provider) newAccessToken(ctx context.Context, tx *store.Tx, g *grant) (*accessClaims, error) {
-	now := p.now()
-	c := &accessClaims{
+// accessClaims are the claims of the access token with jti, issued at now
+// for g.
+func (p *provider) accessClaims(g *grant, jti string, now time.Time) *accessClaims {
+	return &accessClaims{
 		Iss: p.issuer, Sub: g.User.ID, Aud: p.audience, Iat: now.Unix(), Exp: now.Add(p.accessTTL).Unix(),
-		Jti: randomToken(16), ClientID: g.ClientID, Scope: strings.Join(g.Scopes, " "), AuthTime: g.AuthTime.Unix(),
+		Jti: jti, ClientID: g.ClientID, Scope: strings.Join(g.Scopes, " "), AuthTime: g.AuthTime.Unix(),
 		Email: g.User.Email, EmailVerified: &g.User.EmailVerified, Name: g.User.Name, Role: g.User.Role,
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO oidc_access_tokens (jti, grant_id, client_id, user_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, c.Jti, g.ID, g.ClientID, g.User.ID, now.UnixMilli(), now.Add(p.accessTTL).UnixMilli())
-	return c, err
 }
 
 // signAccessToken signs claims with typ at+jwt (RFC 9068 §2.1).
@@ -69,7 +66,7 @@ func (p *provider) signAccessToken(ctx context.Context, c *accessClaims) (string
 	return p.keys.sign(ctx, "at+jwt", payload)
 }
 
-// idToken builds and signs the ID token (OIDC Core §2, §3.1.3.6).
+// idToken builds and signs the ID token (OpenID Connect Core §2, §3.1.3.6).
 func (p *provider) idToken(ctx context.Context, g *grant, accessToken string, key *signingKey) (string, error) {
 	now := p.now()
 	c := map[string]any{
@@ -83,7 +80,7 @@ func (p *provider) idToken(ctx context.Context, g *grant, accessToken string, ke
 	if g.SID != "" {
 		c["sid"] = g.SID
 	}
-	// Only what the scopes ask for (B11).
+	// Only the claims the scopes ask for (OpenID Connect Core §5.4).
 	if g.has("profile") {
 		c["name"] = g.User.Name
 		c["role"] = g.User.Role
@@ -135,8 +132,8 @@ func (p *provider) verifyAccessToken(ctx context.Context, token string) (*access
 }
 
 // idTokenHint validates an ID token we issued (an expired one is fine, as
-// OIDC Core §3.1.2.1 allows for id_token_hint) and returns its sub and its
-// (first) audience.
+// OpenID Connect Core §3.1.2.1 allows for id_token_hint) and returns its sub
+// and its (first) audience.
 func (p *provider) idTokenHint(ctx context.Context, token string) (sub, aud string, err error) {
 	if len(token) > 8192 || strings.Count(token, ".") != 2 {
 		return "", "", errBadToken

@@ -11,7 +11,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -24,7 +23,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // signingKey is one row of oidc_signing_keys, decrypted.
@@ -45,7 +44,7 @@ type keyringConfig struct {
 	rotation time.Duration // how long a key signs
 	lead     time.Duration // how long a key is published before it signs
 	retain   time.Duration // how long a key stays published after it stops signing
-	db       func(context.Context) (*store.DB, error)
+	storage  func(context.Context) (storage.Keys, error)
 	sealKey  func() ([]byte, error) // AES-256 key for private keys at rest
 	now      func() time.Time
 	logger   *zap.Logger
@@ -53,10 +52,10 @@ type keyringConfig struct {
 
 // keyring keeps the signing keys every node shares. Keys live in the
 // database; each node caches them for a minute. Creating and rotating keys
-// happens in a transaction under a database lock (PostgreSQL advisory lock;
-// SQLite's BEGIN IMMEDIATE), so two nodes never create competing keys.
+// happens under a lock every node shares (storage.Keys.RotateKeys), so two
+// nodes never create competing keys.
 //
-// Life of a key (X5): created and published `lead` before it signs (so every
+// Life of a key: created and published `lead` before it signs (so every
 // relying party's cached JWKS knows it before it sees a token it signed),
 // signs for `rotation`, stays published for `retain` more (the longest token
 // lifetime plus the JWKS cache time), then is deleted.
@@ -73,9 +72,6 @@ type keyring struct {
 // keyRefresh is how long a node trusts its cached keys before re-reading
 // the table (another node may have rotated).
 const keyRefresh = time.Minute
-
-// pgKeyLock is the advisory-lock id that serializes key maintenance.
-const pgKeyLock = 0x6f6964635f6b6579 // "oidc_key"
 
 func newKeyring(cfg keyringConfig) *keyring { return &keyring{cfg: cfg} }
 
@@ -127,16 +123,19 @@ func (k *keyring) load(ctx context.Context) ([]*signingKey, error) {
 	if fresh && pickSigner(keys, now) != nil && !needsMaintenance(keys, now, k.cfg.lead) {
 		return keys, nil
 	}
-	db, err := k.cfg.db(ctx)
+	st, err := k.cfg.storage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	keys, err = k.read(ctx, db)
+	rows, err := st.SigningKeys(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if keys, err = k.decode(rows); err != nil {
 		return nil, err
 	}
 	if pickSigner(keys, now) == nil || needsMaintenance(keys, now, k.cfg.lead) {
-		if keys, err = k.maintain(ctx, db); err != nil {
+		if keys, err = k.maintain(ctx, st); err != nil {
 			return nil, err
 		}
 	}
@@ -184,36 +183,23 @@ func needsMaintenance(keys []*signingKey, now time.Time, lead time.Duration) boo
 	return true
 }
 
-// read loads and decrypts every key row.
-func (k *keyring) read(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (*sql.Rows, error)
-}) ([]*signingKey, error) {
+// decode decrypts stored keys.
+func (k *keyring) decode(rows []storage.SigningKey) ([]*signingKey, error) {
 	seal, err := k.cfg.sealKey()
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.Query(ctx, `SELECT kid, alg, public_jwk, private_key, sign_from, sign_until, publish_until
-		FROM oidc_signing_keys ORDER BY sign_from`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var keys []*signingKey
-	for rows.Next() {
-		var kid, alg, pub, sealed string
-		var from, until, publish int64
-		if err := rows.Scan(&kid, &alg, &pub, &sealed, &from, &until, &publish); err != nil {
-			return nil, err
-		}
-		key := &signingKey{kid: kid, alg: jwa.SignatureAlgorithm(alg), publicJWK: json.RawMessage(pub),
-			signFrom: time.UnixMilli(from), signUntil: time.UnixMilli(until), publishUntil: time.UnixMilli(publish)}
-		priv, err := openPrivateKey(seal, kid, sealed)
+	keys := make([]*signingKey, 0, len(rows))
+	for _, row := range rows {
+		key := &signingKey{kid: row.KID, alg: jwa.SignatureAlgorithm(row.Alg), publicJWK: json.RawMessage(row.PublicJWK),
+			signFrom: row.SignFrom, signUntil: row.SignUntil, publishUntil: row.PublishUntil}
+		priv, err := openPrivateKey(seal, row.KID, row.SealedKey)
 		if err != nil {
 			// Sealed under another secret: still published and usable for
 			// verification (the public half is plain), never for signing.
 			k.cfg.logger.Error("cannot decrypt signing key; is the secret the same on every node?",
-				zap.String("kid", kid), zap.Error(err))
-			if key.public, err = parsePublicJWK(pub); err != nil {
+				zap.String("kid", row.KID), zap.Error(err))
+			if key.public, err = parsePublicJWK(row.PublicJWK); err != nil {
 				continue
 			}
 		} else {
@@ -221,36 +207,29 @@ func (k *keyring) read(ctx context.Context, q interface {
 		}
 		keys = append(keys, key)
 	}
-	return keys, rows.Err()
+	return keys, nil
 }
 
-// maintain creates a first key, a successor, or removes expired keys, under
-// the database lock, and returns the keys as they are after it.
-func (k *keyring) maintain(ctx context.Context, db *store.DB) ([]*signingKey, error) {
+// maintain creates a first key or a successor, and has expired keys
+// removed, under the storage's key lock; it returns the keys as they are
+// after it.
+func (k *keyring) maintain(ctx context.Context, st storage.Keys) ([]*signingKey, error) {
 	var keys []*signingKey
-	err := db.InTx(ctx, func(tx *store.Tx) error {
-		if tx.Dialect() == store.Postgres {
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", int64(pgKeyLock)); err != nil {
-				return err
-			}
-		}
-		now := k.cfg.now()
-		if _, err := tx.Exec(ctx, "DELETE FROM oidc_signing_keys WHERE publish_until <= ?", now.UnixMilli()); err != nil {
-			return err
-		}
+	now := k.cfg.now()
+	_, err := st.RotateKeys(ctx, now, func(current []storage.SigningKey) ([]storage.SigningKey, error) {
 		var err error
-		if keys, err = k.read(ctx, tx); err != nil {
-			return err
+		if keys, err = k.decode(current); err != nil {
+			return nil, err
 		}
 		s := pickSigner(keys, now)
-		var from time.Time
 		for _, key := range keys {
 			if s == nil && key.private == nil && !now.Before(key.signFrom) && now.Before(key.signUntil) {
 				// Another node sealed the current key with a different
 				// secret: creating a rival key would split the cluster.
-				return fmt.Errorf("signing key %s cannot be decrypted: every node must use the same secret", key.kid)
+				return nil, fmt.Errorf("signing key %s cannot be decrypted: every node must use the same secret", key.kid)
 			}
 		}
+		var from time.Time
 		switch {
 		case s == nil:
 			// First start (or every key lapsed): nobody can hold a token from
@@ -259,47 +238,45 @@ func (k *keyring) maintain(ctx context.Context, db *store.DB) ([]*signingKey, er
 		case needsMaintenance(keys, now, k.cfg.lead):
 			from = s.signUntil
 		default:
-			return nil
+			return nil, nil
 		}
-		key, err := k.create(ctx, tx, now, from)
+		key, row, err := k.create(now, from)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		keys = append(keys, key)
 		k.cfg.logger.Info("created signing key", zap.String("kid", key.kid), zap.String("alg", string(key.alg)),
 			zap.Time("signs_from", key.signFrom), zap.Time("signs_until", key.signUntil))
-		return nil
+		return []storage.SigningKey{row}, nil
 	})
 	return keys, err
 }
 
-// create generates, seals and stores one key.
-func (k *keyring) create(ctx context.Context, tx *store.Tx, now, from time.Time) (*signingKey, error) {
+// create generates and seals one key, signing from from.
+func (k *keyring) create(now, from time.Time) (*signingKey, storage.SigningKey, error) {
 	priv, err := generateKey(k.cfg.alg)
 	if err != nil {
-		return nil, err
+		return nil, storage.SigningKey{}, err
 	}
 	kid := randomToken(16)
 	pub, err := publicJWK(priv.Public(), kid, k.cfg.alg)
 	if err != nil {
-		return nil, err
+		return nil, storage.SigningKey{}, err
 	}
 	seal, err := k.cfg.sealKey()
 	if err != nil {
-		return nil, err
+		return nil, storage.SigningKey{}, err
 	}
 	sealed, err := sealPrivateKey(seal, kid, priv)
 	if err != nil {
-		return nil, err
+		return nil, storage.SigningKey{}, err
 	}
 	key := &signingKey{
 		kid: kid, alg: k.cfg.alg, private: priv, public: priv.Public(), publicJWK: pub,
 		signFrom: from, signUntil: from.Add(k.cfg.rotation), publishUntil: from.Add(k.cfg.rotation + k.cfg.retain),
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO oidc_signing_keys (kid, alg, public_jwk, private_key, created_at, sign_from, sign_until, publish_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, kid, string(key.alg), string(pub), sealed, now.UnixMilli(),
-		key.signFrom.UnixMilli(), key.signUntil.UnixMilli(), key.publishUntil.UnixMilli())
-	return key, err
+	return key, storage.SigningKey{KID: kid, Alg: string(key.alg), PublicJWK: string(pub), SealedKey: sealed, CreatedAt: now,
+		SignFrom: key.signFrom, SignUntil: key.signUntil, PublishUntil: key.publishUntil}, nil
 }
 
 func generateKey(alg jwa.SignatureAlgorithm) (crypto.Signer, error) {
@@ -316,7 +293,7 @@ func generateKey(alg jwa.SignatureAlgorithm) (crypto.Signer, error) {
 }
 
 // publicJWK is the JWKS entry of a key: public members only, with kid, alg
-// and use (C9).
+// and use (RFC 7517 §4, OpenID Connect Core §10.1.1).
 func publicJWK(pub crypto.PublicKey, kid string, alg jwa.SignatureAlgorithm) (json.RawMessage, error) {
 	key, err := jwk.FromRaw(pub)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/internal/testutil"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 	"github.com/intellistack/intellistack/modules/store"
 )
 
@@ -29,7 +30,7 @@ func (c *fakeClock) add(d time.Duration) {
 func ringOn(db *store.DB, clock *fakeClock, seal []byte) *keyring {
 	return newKeyring(keyringConfig{
 		alg: jwa.ES256, rotation: 30 * 24 * time.Hour, lead: 24 * time.Hour, retain: 7 * time.Hour,
-		db:      func(context.Context) (*store.DB, error) { return db, nil },
+		storage: func(context.Context) (storage.Keys, error) { return storage.New(db), nil },
 		sealKey: func() ([]byte, error) { return seal, nil },
 		now:     clock.now, logger: zap.NewNop(),
 	})
@@ -49,7 +50,9 @@ func kids(keys []*signingKey) []string {
 // once even when both nodes race, the old key published until its tokens
 // expire, private keys sealed at rest.
 func TestKeyRotation(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		ctx := context.Background()
 		seal := make([]byte, 32)
 		copy(seal, "0123456789abcdef0123456789abcdef")

@@ -7,17 +7,19 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
-// handleEndSession is RP-initiated logout (OpenID RP-Initiated Logout 1.0).
-// post_logout_redirect_uri must be registered for the client named by
-// client_id or by the id_token_hint's audience, else the error is shown on
-// a page (S2). With a valid hint for the signed-in user the session ends at
-// once; otherwise the user confirms with a CSRF-protected form, so a third
-// party cannot sign people out.
+// handleEndSession is RP-initiated logout (OpenID Connect RP-Initiated
+// Logout 1.0). post_logout_redirect_uri must be registered for the client
+// named by client_id or by the id_token_hint's audience, else the error is
+// shown on a page (RP-Initiated Logout §3, RFC 9700 §4.11). With a valid
+// hint for the signed-in user the session ends at once; otherwise the user
+// confirms with a CSRF-protected form, so a third party cannot sign people
+// out.
 func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	db, form, ok := p.pageInput(w, r)
+	st, form, ok := p.pageInput(w, r)
 	if !ok {
 		return
 	}
@@ -41,7 +43,7 @@ func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	var client *Client
 	if clientID != "" {
 		if client = p.clients[clientID]; client == nil {
-			p.errorPage(w, newError(http.StatusBadRequest, "invalid_client", "unknown client_id"))
+			p.errorPage(w, apierror.NewOAuth(http.StatusBadRequest, "invalid_client", "unknown client_id"))
 			return
 		}
 	}
@@ -50,7 +52,7 @@ func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, errInvalidRequest("post_logout_redirect_uri is not registered for this client"))
 		return
 	}
-	sess, _ := p.currentSession(ctx, db, r)
+	sess, _ := p.currentSession(ctx, st, r)
 	confirmed := r.Method == http.MethodPost && form.Get("confirm") == "yes"
 	if confirmed && !p.checkCSRF(r, form, "end-session", "") {
 		p.forbidden(w)
@@ -77,7 +79,7 @@ func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sess != nil {
-		p.signOut(w, r, db, clientID)
+		p.signOut(w, r, st, clientID)
 	}
 	if target != "" {
 		u, _ := url.Parse(target)
@@ -95,7 +97,7 @@ func (p *provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 // handleSignOut: GET shows a confirmation form, POST (with CSRF) revokes the
 // session server-side.
 func (p *provider) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	db, form, ok := p.pageInput(w, r)
+	st, form, ok := p.pageInput(w, r)
 	if !ok {
 		return
 	}
@@ -113,21 +115,21 @@ func (p *provider) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		p.forbidden(w)
 		return
 	}
-	p.signOut(w, r, db, "")
+	p.signOut(w, r, st, "")
 	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Signed out", "Message": "You are signed out."})
 }
 
 // signOut ends the browser's session and records it.
-func (p *provider) signOut(w http.ResponseWriter, r *http.Request, db *store.DB, clientID string) {
-	userID, err := p.endSession(r.Context(), db, w, r)
+func (p *provider) signOut(w http.ResponseWriter, r *http.Request, st storage.Storage, clientID string) {
+	userID, err := p.endSession(r.Context(), st, w, r)
 	if err != nil {
 		p.logger.Error("ending session", zap.Error(err))
 	}
 	if userID != "" {
 		email := ""
-		if u, err := p.userByID(r.Context(), db, userID); err == nil {
+		if u, err := st.UserByID(r.Context(), userID); err == nil {
 			email = u.Email
 		}
-		p.record(r, authEvent{Event: evSignOut, Outcome: "success", UserID: userID, Email: email, ClientID: clientID})
+		p.record(r, storage.Event{Event: evSignOut, Outcome: "success", UserID: userID, Email: email, ClientID: clientID})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/internal/apierror"
 )
 
 //go:embed templates/*.html
@@ -52,8 +54,9 @@ func loadPages(dir string) (*pages, error) {
 	return &pages{tmpl: t}, nil
 }
 
-// pageHeaders are sent with every hosted page: no framing (S11), no
-// referrer (S9), no caching, no third-party anything.
+// pageHeaders are sent with every hosted page: no framing (RFC 9700 §4.16),
+// no referrer beyond the origin (RFC 9700 §4.2), no caching, no third-party
+// anything.
 func pageHeaders(w http.ResponseWriter, scriptNonce string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -66,8 +69,9 @@ func pageHeaders(w http.ResponseWriter, scriptNonce string) {
 		script+"; frame-ancestors 'none'; base-uri 'none'")
 	// strict-origin, not no-referrer: with no-referrer a browser sends
 	// "Origin: null" on the page's own form posts, which the CSRF origin
-	// check must refuse. strict-origin still leaks no path or query to other
-	// sites (checklist S9 allows it).
+	// check must refuse. strict-origin still leaks no path or query (where
+	// codes and states travel) to other sites, which is what RFC 9700 §4.2
+	// asks.
 	h.Set("Referrer-Policy", "strict-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
@@ -90,9 +94,9 @@ func (p *provider) render(w http.ResponseWriter, status int, name string, data m
 }
 
 // errorPage shows an error that must not be redirected (unknown client, bad
-// redirect_uri: S2, B18).
-func (p *provider) errorPage(w http.ResponseWriter, e *oauthError) {
-	status := e.status
+// redirect_uri: RFC 6749 §4.1.2.1, RFC 9700 §4.11).
+func (p *provider) errorPage(w http.ResponseWriter, e *apierror.OAuth) {
+	status := e.Status
 	if status == 0 || status == http.StatusUnauthorized {
 		status = http.StatusBadRequest
 	}

@@ -14,8 +14,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/modules/oidc/password"
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // provider is the protocol core, free of Caddy: the handler builds one in
@@ -35,11 +36,11 @@ type provider struct {
 	sessionTTL time.Duration
 	requestTTL time.Duration
 
-	db       func(context.Context) (*store.DB, error)
-	derive   func(purpose string) ([]byte, error)
-	now      func() time.Time
-	clientIP func(*http.Request) string
-	logger   *zap.Logger
+	openStorage func(context.Context) (storage.Storage, error)
+	derive      func(purpose string) ([]byte, error)
+	now         func() time.Time
+	clientIP    func(*http.Request) string
+	logger      *zap.Logger
 
 	keys       *keyring
 	pages      *pages
@@ -136,7 +137,7 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) bool {
 		// or a stack trace for the client.
 		if v := recover(); v != nil {
 			p.logger.Error("panic in OpenID provider", zap.Any("panic", v), zap.String("path", path))
-			writeError(w, errServer("internal error"))
+			errServer("internal error").Write(w)
 		}
 	}()
 	h(w, r)
@@ -173,7 +174,7 @@ func contains(list []string, s string) bool {
 // parseForm reads an application/x-www-form-urlencoded body (bounded) and
 // refuses repeated parameters (RFC 6749 §3.1, §3.2: parameters MUST NOT be
 // included more than once). For GET it reads the query.
-func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *apierror.OAuth) {
 	var vals url.Values
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		var err error
@@ -189,7 +190,7 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError)
 		if err := r.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				return nil, newError(http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+				return nil, apierror.NewOAuth(http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
 			}
 			return nil, errInvalidRequest("malformed form body")
 		}
@@ -208,7 +209,7 @@ func safeName(s string) string {
 	if len(s) > 40 {
 		s = s[:40]
 	}
-	return cleanDescription(s)
+	return apierror.CleanDescription(s)
 }
 
 // requestIP is the client address: Caddy's client IP (which honours
@@ -245,5 +246,17 @@ func (p *provider) key(purpose string) ([]byte, error) {
 	return k, nil
 }
 
-// database returns the shared handle, bounded by the request.
-func (p *provider) database(ctx context.Context) (*store.DB, error) { return p.db(ctx) }
+// storage returns the provider's storage on the shared database, which
+// exists once the app has started.
+func (p *provider) storage(ctx context.Context) (storage.Storage, error) { return p.openStorage(ctx) }
+
+// storageOr503 is storage for the JSON endpoints: while the database is not
+// open it writes temporarily_unavailable and returns false.
+func (p *provider) storageOr503(w http.ResponseWriter, r *http.Request) (storage.Storage, bool) {
+	st, err := p.storage(r.Context())
+	if err != nil {
+		errUnavailable("the provider is starting").Write(w)
+		return nil, false
+	}
+	return st, true
+}

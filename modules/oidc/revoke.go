@@ -2,119 +2,95 @@ package oidc
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"net/http"
 	"strings"
 
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
-// handleRevoke is RFC 7009: 200 for any token, known or not (X3). Revoking
-// a refresh token revokes its family and the access tokens issued from it;
-// revoking an access token revokes that token.
+// handleRevoke is RFC 7009: 200 for any token, known or not (RFC 7009
+// §2.2). Revoking a refresh token revokes its family and the access tokens
+// issued from it; revoking an access token revokes that token (RFC 7009
+// §2.1). Another client's token is left alone.
 func (p *provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	form, e := parseForm(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	auth, e := p.authenticateClient(r, form)
-	if e != nil {
-		if _, _, basic := r.BasicAuth(); basic {
-			w.Header().Set("WWW-Authenticate", `Basic realm="`+p.issuer+`"`)
-		}
-		writeError(w, e)
+	form, client := p.authenticatedForm(w, r, false)
+	if client == nil {
 		return
 	}
 	token := form.Get("token")
 	if token == "" {
-		writeError(w, errInvalidRequest("token is missing"))
+		errInvalidRequest("token is missing").Write(w)
 		return
 	}
-	db, err := p.database(r.Context())
-	if err != nil {
-		writeError(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting"))
+	st, ok := p.storageOr503(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
+	now := p.now()
 	var userID string
-	err = db.InTx(ctx, func(tx *store.Tx) error {
-		if strings.Count(token, ".") == 2 {
-			c, err := p.verifyAccessToken(ctx, token)
-			if err != nil || c.ClientID != auth.client.ID {
-				return nil
-			}
+	var err error
+	if strings.Count(token, ".") == 2 {
+		if c, verr := p.verifyAccessToken(ctx, token); verr == nil && c.ClientID == client.ID {
 			userID = c.Sub
-			_, err = tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", p.now().UnixMilli(), c.Jti)
-			return err
+			err = st.RevokeAccessToken(ctx, c.Jti, now)
 		}
-		var grantID, clientID string
-		err := tx.QueryRow(ctx, "SELECT grant_id, client_id, user_id FROM oidc_refresh_tokens WHERE token_hash = ?", hashToken(token)).
-			Scan(&grantID, &clientID, &userID)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && clientID != auth.client.ID) {
-			userID = ""
-			return nil
+	} else {
+		var rt *storage.RefreshToken
+		rt, err = st.RevokeRefreshToken(ctx, hashToken(token), client.ID, now)
+		switch {
+		case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrWrongClient):
+			err = nil
+		case err == nil:
+			userID = rt.UserID
 		}
-		if err != nil {
-			return err
-		}
-		return p.revokeGrant(ctx, tx, grantID)
-	})
+	}
 	if err != nil {
 		p.logger.Error("revoking", zap.Error(err))
-		writeError(w, errServer("could not revoke"))
+		errServer("could not revoke").Write(w)
 		return
 	}
 	if userID != "" {
-		p.record(r, authEvent{Event: evRevoked, Outcome: "success", UserID: userID, ClientID: auth.client.ID})
+		p.record(r, storage.Event{Event: evRevoked, Outcome: "success", UserID: userID, ClientID: client.ID})
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 }
 
 // handleIntrospect is RFC 7662. Only confidential clients (resource servers)
-// may ask; an inactive token gets {"active":false} and nothing else (X4).
+// may ask; an inactive token gets {"active":false} and nothing else (RFC
+// 7662 §2.2).
 func (p *provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	form, e := parseForm(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	auth, e := p.authenticateClient(r, form)
-	if e == nil && auth.client.Public {
-		e = errInvalidClient("introspection requires a confidential client")
-	}
-	if e != nil {
-		w.Header().Set("WWW-Authenticate", `Basic realm="`+p.issuer+`"`)
-		writeError(w, e)
+	form, client := p.authenticatedForm(w, r, true)
+	if client == nil {
 		return
 	}
 	token := form.Get("token")
 	if token == "" {
-		writeError(w, errInvalidRequest("token is missing"))
+		errInvalidRequest("token is missing").Write(w)
 		return
 	}
-	db, err := p.database(r.Context())
-	if err != nil {
-		writeError(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting"))
+	st, ok := p.storageOr503(w, r)
+	if !ok {
 		return
 	}
-	resp, err := p.introspect(r.Context(), db, token)
+	resp, err := p.introspect(r.Context(), st, token)
 	if err != nil {
 		p.logger.Error("introspecting", zap.Error(err))
-		writeError(w, errServer("could not introspect"))
+		errServer("could not introspect").Write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	apierror.JSON(w, http.StatusOK, resp)
 }
 
-func (p *provider) introspect(ctx context.Context, db *store.DB, token string) (map[string]any, error) {
+func (p *provider) introspect(ctx context.Context, st storage.Storage, token string) (map[string]any, error) {
 	inactive := map[string]any{"active": false}
 	if strings.Count(token, ".") == 2 {
-		c, err := p.liveAccessToken(ctx, db, token)
+		c, err := p.liveAccessToken(ctx, st, token)
 		if errors.Is(err, errBadToken) {
 			return inactive, nil
 		}
@@ -124,20 +100,13 @@ func (p *provider) introspect(ctx context.Context, db *store.DB, token string) (
 		return map[string]any{"active": true, "token_type": "Bearer", "scope": c.Scope, "client_id": c.ClientID,
 			"sub": c.Sub, "username": c.Email, "aud": c.Aud, "iss": c.Iss, "exp": c.Exp, "iat": c.Iat, "jti": c.Jti}, nil
 	}
-	var clientID, userID, scope string
-	var created, expires int64
-	var used, revoked sql.NullInt64
-	err := db.QueryRow(ctx, `SELECT client_id, user_id, scope, created_at, expires_at, used_at, revoked_at
-		FROM oidc_refresh_tokens WHERE token_hash = ?`, hashToken(token)).Scan(&clientID, &userID, &scope, &created, &expires, &used, &revoked)
-	if errors.Is(err, sql.ErrNoRows) {
+	rt, err := st.ActiveRefreshToken(ctx, hashToken(token), p.now())
+	if errors.Is(err, storage.ErrNotFound) {
 		return inactive, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if used.Valid || revoked.Valid || p.now().UnixMilli() >= expires {
-		return inactive, nil
-	}
-	return map[string]any{"active": true, "token_type": "refresh_token", "scope": scope, "client_id": clientID,
-		"sub": userID, "iss": p.issuer, "exp": expires / 1000, "iat": created / 1000}, nil
+	return map[string]any{"active": true, "token_type": "refresh_token", "scope": strings.Join(rt.Scopes, " "),
+		"client_id": rt.ClientID, "sub": rt.UserID, "iss": p.issuer, "exp": rt.ExpiresAt.Unix(), "iat": rt.CreatedAt.Unix()}, nil
 }

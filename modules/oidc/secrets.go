@@ -8,8 +8,8 @@ import (
 )
 
 // randomToken returns n random bytes, base64url without padding. Codes and
-// tokens use 32 bytes (256 bits), far above the 128 bits RFC 6819 §5.1.4.2.2
-// asks for (B3, B35).
+// tokens use 32 bytes (256 bits), far above the 128 bits RFC 6819
+// §5.1.4.2.2 asks for (and RFC 6749 §10.10).
 func randomToken(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -20,25 +20,10 @@ func randomToken(n int) string {
 
 // hashToken is how a code or token is stored and looked up: hex SHA-256. A
 // database leak then yields nothing usable, and lookups by hash take the
-// timing of the comparison out of the secret (S13).
+// timing of the comparison out of the secret (RFC 6819 §5.1.4.1.3).
 func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
-}
-
-const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-// newID returns a 32-character alphanumeric id, the shape Better-Auth uses
-// for users, sessions and accounts.
-func newID() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	for i := range b {
-		b[i] = idAlphabet[int(b[i])%len(idAlphabet)] // 256 % 62 bias is irrelevant for ids
-	}
-	return string(b)
 }
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }

@@ -4,24 +4,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
-
-// session is a signed-in browser: a row of sessions.
-type session struct {
-	ID       string
-	UserID   string
-	AuthTime time.Time
-	Expires  time.Time
-}
 
 // sessionCookieName follows Better-Auth's cookie naming (prefix
 // better-auth, __Secure- on HTTPS) so its client finds the same cookie
@@ -73,50 +63,39 @@ func (p *provider) cookieToken(r *http.Request) string {
 }
 
 // currentSession returns the request's live session, or nil.
-func (p *provider) currentSession(ctx context.Context, db *store.DB, r *http.Request) (*session, error) {
+func (p *provider) currentSession(ctx context.Context, st storage.Storage, r *http.Request) (*storage.Session, error) {
 	token := p.cookieToken(r)
 	if token == "" {
 		return nil, nil
 	}
-	var s session
-	var authTime, expires int64
-	err := db.QueryRow(ctx, "SELECT id, user_id, auth_time, expires_at FROM sessions WHERE token_hash = ?", hashToken(token)).
-		Scan(&s.ID, &s.UserID, &authTime, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
+	s, err := st.Session(ctx, hashToken(token), p.now())
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	s.AuthTime, s.Expires = time.UnixMilli(authTime), time.UnixMilli(expires)
-	if !p.now().Before(s.Expires) {
-		return nil, nil
-	}
-	return &s, nil
+	return s, err
 }
 
 // startSession creates a session after a password check and sets the cookie
 // (HttpOnly, Secure, SameSite=Lax).
-func (p *provider) startSession(ctx context.Context, db *store.DB, w http.ResponseWriter, r *http.Request, userID string) (*session, error) {
+func (p *provider) startSession(ctx context.Context, st storage.Storage, w http.ResponseWriter, r *http.Request, userID string) (*storage.Session, error) {
 	token := randomToken(32)
 	value, err := p.signCookieValue(token)
 	if err != nil {
 		return nil, err
 	}
 	now := p.now()
-	s := &session{ID: newID(), UserID: userID, AuthTime: now, Expires: now.Add(p.sessionTTL)}
 	ua := r.UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
-	if _, err := db.Exec(ctx, `INSERT INTO sessions (id, token_hash, user_id, expires_at, auth_time, ip_address, user_agent, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.ID, hashToken(token), userID, s.Expires.UnixMilli(), now.UnixMilli(),
-		p.requestIP(r), ua, now.UnixMilli(), now.UnixMilli()); err != nil {
+	s, err := st.CreateSession(ctx, hashToken(token), storage.Session{UserID: userID, AuthTime: now,
+		ExpiresAt: now.Add(p.sessionTTL), IP: p.requestIP(r), UserAgent: ua, CreatedAt: now})
+	if err != nil {
 		return nil, err
 	}
 	// A previous session of this browser ends here: one browser, one session.
 	if old := p.cookieToken(r); old != "" {
-		_, _ = db.Exec(ctx, "DELETE FROM sessions WHERE token_hash = ?", hashToken(old))
+		_, _ = st.DeleteSession(ctx, hashToken(old))
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: p.sessionCookieName(), Value: value, Path: "/", MaxAge: int(p.sessionTTL.Seconds()),
@@ -127,21 +106,19 @@ func (p *provider) startSession(ctx context.Context, db *store.DB, w http.Respon
 
 // endSession deletes the browser's session server-side and expires the
 // cookie; it returns the user id it signed out ("" if none).
-func (p *provider) endSession(ctx context.Context, db *store.DB, w http.ResponseWriter, r *http.Request) (string, error) {
+func (p *provider) endSession(ctx context.Context, st storage.Storage, w http.ResponseWriter, r *http.Request) (string, error) {
 	http.SetCookie(w, &http.Cookie{Name: p.sessionCookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
 	token := p.cookieToken(r)
 	if token == "" {
 		return "", nil
 	}
-	var userID string
-	err := db.QueryRow(ctx, "SELECT user_id FROM sessions WHERE token_hash = ?", hashToken(token)).Scan(&userID)
-	if errors.Is(err, sql.ErrNoRows) {
+	s, err := st.DeleteSession(ctx, hashToken(token))
+	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	_, err = db.Exec(ctx, "DELETE FROM sessions WHERE token_hash = ?", hashToken(token))
-	return userID, err
+	return s.UserID, nil
 }

@@ -6,14 +6,15 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/modules/oidc/password"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 	"github.com/intellistack/intellistack/modules/ratelimit"
-	"github.com/intellistack/intellistack/modules/store"
 )
 
 // dummyHash is verified when the e-mail is unknown, so a sign-in takes as
@@ -25,24 +26,24 @@ var dummyHash = sync.OnceValue(func() string {
 })
 
 // pageRequest reads the request_id of a hosted page and the client it is for.
-func (p *provider) pageRequest(ctx context.Context, db *store.DB, id string) (*authRequest, string) {
+func (p *provider) pageRequest(ctx context.Context, st storage.Storage, id string) (*authRequest, string) {
 	if id == "" {
 		return nil, ""
 	}
-	req, err := p.loadAuthRequest(ctx, db, id)
+	req, err := p.loadAuthRequest(ctx, st, id)
 	if err != nil {
 		return nil, ""
 	}
 	return req, p.clients[req.ClientID].displayName()
 }
 
-// pageInput is how every hosted page starts: the database and the parsed
+// pageInput is how every hosted page starts: the storage and the parsed
 // form (query or body). On failure it has shown the error page and returns
 // ok false.
-func (p *provider) pageInput(w http.ResponseWriter, r *http.Request) (db *store.DB, form url.Values, ok bool) {
-	db, err := p.database(r.Context())
+func (p *provider) pageInput(w http.ResponseWriter, r *http.Request) (st storage.Storage, form url.Values, ok bool) {
+	st, err := p.storage(r.Context())
 	if err != nil {
-		p.errorPage(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting; try again"))
+		p.errorPage(w, errUnavailable("the provider is starting; try again"))
 		return nil, nil, false
 	}
 	form, oerr := parseForm(w, r)
@@ -50,16 +51,16 @@ func (p *provider) pageInput(w http.ResponseWriter, r *http.Request) (db *store.
 		p.errorPage(w, oerr)
 		return nil, nil, false
 	}
-	return db, form, true
+	return st, form, true
 }
 
 // handleSignIn shows and processes the sign-in form.
 func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
-	db, form, ok := p.pageInput(w, r)
+	st, form, ok := p.pageInput(w, r)
 	if !ok {
 		return
 	}
-	req, clientName := p.pageRequest(r.Context(), db, form.Get("request_id"))
+	req, clientName := p.pageRequest(r.Context(), st, form.Get("request_id"))
 	reqID := ""
 	if req != nil {
 		reqID = req.ID
@@ -85,25 +86,25 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	email := normalizeEmail(form.Get("email"))
 	if d, refused := p.brute.ipRefused(r.Context(), p.clientIP(r)); refused {
-		p.record(r, authEvent{Event: evSignIn, Outcome: "failure", Email: email, Detail: "too many attempts from this address"})
+		p.record(r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: "too many attempts from this address"})
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
 		show(http.StatusTooManyRequests, email, retryMessage("Too many sign-in attempts from your network.", d))
 		return
 	}
 	if d, locked := p.brute.accountLocked(r.Context(), email); locked {
-		p.record(r, authEvent{Event: evSignIn, Outcome: "failure", Email: email, Detail: "account locked after failed sign-ins"})
+		p.record(r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: "account locked after failed sign-ins"})
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
 		show(http.StatusTooManyRequests, email, retryMessage("Too many failed sign-ins for this account.", d))
 		return
 	}
 	pw := form.Get("password")
-	u, err := p.checkPassword(r.Context(), db, email, pw)
+	u, err := p.checkPassword(r.Context(), st, email, pw)
 	if err != nil {
 		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
 			if errors.Is(err, errBadCredentials) {
 				p.brute.failed(r.Context(), email)
 			}
-			p.record(r, authEvent{Event: evSignIn, Outcome: "failure", Email: email, Detail: err.Error()})
+			p.record(r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: err.Error()})
 			msg := "Invalid e-mail or password."
 			if errors.Is(err, errBanned) {
 				msg = "This account is suspended."
@@ -116,13 +117,15 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.brute.succeeded(r.Context(), email)
-	p.signedIn(w, r, db, u, req, evSignIn)
+	p.signedIn(w, r, st, u, req, evSignIn)
 }
 
 // retryAfterSeconds is the Retry-After value of a refusal.
 func retryAfterSeconds(d ratelimit.Decision) string {
 	return strconv.Itoa(int(max(1, (d.RetryAfter+time.Second-1)/time.Second)))
 }
+
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 var (
 	errBadCredentials = errors.New("invalid e-mail or password")
@@ -131,12 +134,12 @@ var (
 
 // checkPassword verifies credentials; the hash runs in a bounded pool so a
 // burst of sign-ins cannot starve the token endpoints.
-func (p *provider) checkPassword(ctx context.Context, db *store.DB, email, pw string) (*user, error) {
+func (p *provider) checkPassword(ctx context.Context, st storage.Storage, email, pw string) (*storage.User, error) {
 	if email == "" || pw == "" || len(pw) > 4*password.MaxLength {
 		return nil, errBadCredentials
 	}
-	u, hash, err := p.userWithPassword(ctx, db, email)
-	if err != nil && !errors.Is(err, errNoUser) {
+	u, hash, err := st.UserWithPassword(ctx, email)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
 	dummy := u == nil || hash == ""
@@ -156,12 +159,12 @@ func (p *provider) checkPassword(ctx context.Context, db *store.DB, email, pw st
 		}
 		return nil, errBadCredentials
 	}
-	if u.isBanned(p.now()) {
+	if u.IsBanned(p.now()) {
 		return nil, errBanned
 	}
 	if stale {
 		if h, err := password.Hash(pw, p.hashParams); err == nil {
-			_ = p.updatePasswordHash(ctx, db, u.ID, h)
+			_ = st.SetPassword(ctx, u.ID, h, p.now())
 		}
 	}
 	return u, nil
@@ -169,8 +172,8 @@ func (p *provider) checkPassword(ctx context.Context, db *store.DB, email, pw st
 
 // signedIn starts the session and continues the authorization request, or
 // shows a confirmation when there is none.
-func (p *provider) signedIn(w http.ResponseWriter, r *http.Request, db *store.DB, u *user, req *authRequest, event string) {
-	if _, err := p.startSession(r.Context(), db, w, r, u.ID); err != nil {
+func (p *provider) signedIn(w http.ResponseWriter, r *http.Request, st storage.Storage, u *storage.User, req *authRequest, event string) {
+	if _, err := p.startSession(r.Context(), st, w, r, u.ID); err != nil {
 		p.logger.Error("starting session", zap.Error(err))
 		p.errorPage(w, errServer("could not start a session"))
 		return
@@ -179,7 +182,7 @@ func (p *provider) signedIn(w http.ResponseWriter, r *http.Request, db *store.DB
 	if req != nil {
 		clientID = req.ClientID
 	}
-	p.record(r, authEvent{Event: event, Outcome: "success", UserID: u.ID, Email: u.Email, ClientID: clientID})
+	p.record(r, storage.Event{Event: event, Outcome: "success", UserID: u.ID, Email: u.Email, ClientID: clientID})
 	if req != nil {
 		p.redirect(w, r, p.url(pathContinue)+"?request_id="+url.QueryEscape(req.ID))
 		return

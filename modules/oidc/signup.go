@@ -10,15 +10,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/modules/oidc/password"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // handleSignUp shows and processes the registration form.
 func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
-	db, form, ok := p.pageInput(w, r)
+	st, form, ok := p.pageInput(w, r)
 	if !ok {
 		return
 	}
-	req, _ := p.pageRequest(r.Context(), db, form.Get("request_id"))
+	req, _ := p.pageRequest(r.Context(), st, form.Get("request_id"))
 	reqID := ""
 	if req != nil {
 		reqID = req.ID
@@ -45,7 +46,7 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 	}
 	email := normalizeEmail(form.Get("email"))
 	if d, refused := p.brute.ipRefused(r.Context(), p.clientIP(r)); refused {
-		p.record(r, authEvent{Event: evSignUp, Outcome: "failure", Email: email, Detail: "too many attempts from this address"})
+		p.record(r, storage.Event{Event: evSignUp, Outcome: "failure", Email: email, Detail: "too many attempts from this address"})
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
 		show(http.StatusTooManyRequests, retryMessage("Too many attempts from your network.", d), nil)
 		return
@@ -71,9 +72,10 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, errServer("could not hash the password"))
 		return
 	}
-	u, err := p.createUser(r.Context(), db, email, name, hash)
-	if errors.Is(err, errEmailTaken) {
-		p.record(r, authEvent{Event: evSignUp, Outcome: "failure", Email: email, Detail: "email taken"})
+	now := p.now()
+	u, err := st.CreateUser(r.Context(), storage.User{Email: email, Name: name, CreatedAt: now, UpdatedAt: now}, hash)
+	if errors.Is(err, storage.ErrEmailTaken) {
+		p.record(r, storage.Event{Event: evSignUp, Outcome: "failure", Email: email, Detail: "email taken"})
 		show(http.StatusConflict, "An account with this e-mail address already exists. Sign in instead.", nil)
 		return
 	}
@@ -82,5 +84,5 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, errServer("could not create the account"))
 		return
 	}
-	p.signedIn(w, r, db, u, req, evSignUp)
+	p.signedIn(w, r, st, u, req, evSignUp)
 }

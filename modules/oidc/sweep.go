@@ -38,21 +38,11 @@ func (p *provider) sweep(ctx context.Context) {
 }
 
 func (p *provider) sweepOnce(ctx context.Context) {
-	db, err := p.database(ctx)
+	st, err := p.storage(ctx)
 	if err != nil {
 		return
 	}
-	now := p.now().UnixMilli()
-	for _, q := range []string{
-		"DELETE FROM oidc_codes WHERE expires_at < ?",
-		"DELETE FROM oidc_auth_requests WHERE expires_at < ?",
-		"DELETE FROM oidc_access_tokens WHERE expires_at < ?",
-		"DELETE FROM oidc_refresh_tokens WHERE expires_at < ?",
-		"DELETE FROM sessions WHERE expires_at < ?",
-		"DELETE FROM verifications WHERE expires_at < ?",
-	} {
-		if _, err := db.Exec(ctx, q, now); err != nil && ctx.Err() == nil {
-			p.logger.Warn("sweeping expired rows", zap.String("query", q), zap.Error(err))
-		}
+	if err := st.DeleteExpired(ctx, p.now()); err != nil && ctx.Err() == nil {
+		p.logger.Warn("sweeping expired rows", zap.Error(err))
 	}
 }

@@ -8,14 +8,18 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/internal/testutil"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 	"github.com/intellistack/intellistack/modules/store"
 )
 
 func TestSweepDeletesOnlyExpiredRows(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		ctx := context.Background()
 		now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-		p := &provider{db: func(context.Context) (*store.DB, error) { return db, nil }, now: func() time.Time { return now }, logger: zap.NewNop()}
+		p := &provider{openStorage: func(context.Context) (storage.Storage, error) { return storage.New(db), nil },
+			now: func() time.Time { return now }, logger: zap.NewNop()}
 		ms := now.UnixMilli()
 		for i, exp := range []int64{ms - 1, ms + 60_000} {
 			id := []string{"old", "new"}[i]

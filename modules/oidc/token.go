@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -15,7 +14,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // tokenRequest is a parsed token request (RFC 6749 §4.1.3, §6).
@@ -31,7 +31,7 @@ type tokenRequest struct {
 
 // parseTokenRequest validates the grant-specific parameters of a token
 // request form. It is pure (no I/O), so it is fuzzed directly.
-func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
+func parseTokenRequest(form url.Values) (*tokenRequest, *apierror.OAuth) {
 	for k, v := range form {
 		if len(v) > 1 {
 			return nil, errInvalidRequest("parameter " + safeName(k) + " is repeated")
@@ -69,12 +69,12 @@ func parseTokenRequest(form url.Values) (*tokenRequest, *oauthError) {
 			t.Scopes = strings.Fields(form.Get("scope"))
 		}
 	default:
-		return nil, newError(http.StatusBadRequest, "unsupported_grant_type", "supported grant types: authorization_code, refresh_token")
+		return nil, apierror.NewOAuth(http.StatusBadRequest, "unsupported_grant_type", "supported grant types: authorization_code, refresh_token")
 	}
 	return t, nil
 }
 
-// validVerifier is RFC 7636 §4.1 (P6).
+// validVerifier is RFC 7636 §4.1: 43 to 128 unreserved characters.
 func validVerifier(v string) bool {
 	if len(v) < 43 || len(v) > 128 {
 		return false
@@ -87,7 +87,8 @@ func validVerifier(v string) bool {
 	return true
 }
 
-// tokenResponse is RFC 6749 §5.1 plus the OIDC id_token.
+// tokenResponse is RFC 6749 §5.1 plus the id_token of OpenID Connect Core
+// §3.1.3.3.
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	TokenType    string `json:"token_type"`
@@ -97,175 +98,132 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 }
 
-// handleToken is the token endpoint. Every response is no-store (B6).
+// handleToken is the token endpoint (RFC 6749 §3.2). Every response is
+// no-store (RFC 6749 §5.1).
 func (p *provider) handleToken(w http.ResponseWriter, r *http.Request) {
-	form, e := parseForm(w, r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	auth, e := p.authenticateClient(r, form)
-	if e != nil {
-		if _, _, basic := r.BasicAuth(); basic && e.Code == "invalid_client" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="`+p.issuer+`"`) // RFC 6749 §5.2 (X2)
-		}
-		writeError(w, e)
+	form, client := p.authenticatedForm(w, r, false)
+	if client == nil {
 		return
 	}
 	treq, e := parseTokenRequest(form)
 	if e != nil {
-		writeError(w, e)
+		e.Write(w)
 		return
 	}
-	db, err := p.database(r.Context())
-	if err != nil {
-		writeError(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting"))
+	st, ok := p.storageOr503(w, r)
+	if !ok {
 		return
 	}
 	var resp *tokenResponse
 	switch treq.GrantType {
 	case "authorization_code":
-		resp, e = p.exchangeCode(r, db, auth.client, treq)
+		resp, e = p.exchangeCode(r, st, client, treq)
 	case "refresh_token":
-		resp, e = p.refresh(r, db, auth.client, treq)
+		resp, e = p.refresh(r, st, client, treq)
 	}
 	if e != nil {
-		writeError(w, e)
+		e.Write(w)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	apierror.JSON(w, http.StatusOK, resp)
 }
 
-// revokeGrant revokes every refresh and access token of a grant.
-func (p *provider) revokeGrant(ctx context.Context, tx *store.Tx, grantID string) error {
-	now := p.now().UnixMilli()
-	if _, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", now, grantID); err != nil {
-		return err
+// newIssue draws the tokens of a grant issued at now: the access token's
+// jti and the next refresh token (returned raw; the storage keeps its hash).
+func (p *provider) newIssue(now time.Time) (storage.Issue, string) {
+	refresh := randomToken(32)
+	return storage.Issue{
+		AccessJTI: randomToken(16), AccessExpires: now.Add(p.accessTTL),
+		RefreshHash: hashToken(refresh), RefreshExpires: now.Add(p.refreshTTL),
+	}, refresh
+}
+
+// grantRefusal is the answer to a code or refresh token the storage
+// refused (what names it in the description): invalid_grant (RFC 6749
+// §5.2), or the error of our own check. Other errors are the server's
+// (nil here).
+func grantRefusal(err error, what string) *apierror.OAuth {
+	var own *apierror.OAuth
+	switch {
+	case errors.As(err, &own):
+		return own
+	case errors.Is(err, storage.ErrNotFound):
+		return errInvalidGrant("the " + what + " is invalid")
+	case errors.Is(err, storage.ErrWrongClient):
+		return errInvalidGrant("the " + what + " was issued to another client") // RFC 6819 §5.2.2.2
+	case errors.Is(err, storage.ErrRevoked):
+		return errInvalidGrant("the " + what + " has been revoked")
+	case errors.Is(err, storage.ErrExpired):
+		return errInvalidGrant("the " + what + " has expired")
+	case errors.Is(err, storage.ErrUserBlocked):
+		return errInvalidGrant("the user is no longer allowed to sign in")
 	}
-	_, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", now, grantID)
-	return err
+	return nil
 }
 
-func forUpdate(tx *store.Tx) string {
-	if tx.Dialect() == store.Postgres {
-		return " FOR UPDATE"
-	}
-	return "" // SQLite transactions are BEGIN IMMEDIATE: already exclusive
-}
-
-// exchangeCode redeems an authorization code (single use, S5; bound to
-// client, redirect URI and PKCE challenge, S4/S6).
-func (p *provider) exchangeCode(r *http.Request, db *store.DB, client *Client, t *tokenRequest) (*tokenResponse, *oauthError) {
+// exchangeCode redeems an authorization code: single use (RFC 6749
+// §4.1.2), bound to the client and the redirect URI (RFC 6749 §4.1.3) and
+// to the PKCE challenge (RFC 7636 §4.6). The storage spends the code once;
+// checkCode runs under its lock, so a refused attempt leaves the code to
+// its rightful client.
+func (p *provider) exchangeCode(r *http.Request, st storage.Storage, client *Client, t *tokenRequest) (*tokenResponse, *apierror.OAuth) {
 	ctx := r.Context()
-	var (
-		g         *grant
-		access    *accessClaims
-		refresh   string
-		reuse     bool
-		reuseUser string
-		failure   *oauthError
-	)
-	err := db.InTx(ctx, func(tx *store.Tx) error {
-		var grantID, clientID, userID, sessionID, redirect, scope, nonce, challenge string
-		var authTime, expires int64
-		var used sql.NullInt64
-		err := tx.QueryRow(ctx, `SELECT grant_id, client_id, user_id, session_id, redirect_uri, scope, nonce, code_challenge,
-			auth_time, expires_at, used_at FROM oidc_codes WHERE code_hash = ?`+forUpdate(tx), hashToken(t.Code)).
-			Scan(&grantID, &clientID, &userID, &sessionID, &redirect, &scope, &nonce, &challenge, &authTime, &expires, &used)
-		if errors.Is(err, sql.ErrNoRows) {
-			failure = errInvalidGrant("the code is invalid")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if clientID != client.ID {
-			failure = errInvalidGrant("the code was issued to another client")
-			return nil
-		}
-		if used.Valid {
-			// RFC 6749 §4.1.2: revoke what the first redemption issued.
-			reuse, reuseUser = true, userID
-			failure = errInvalidGrant("the code has already been used")
-			return p.revokeGrant(ctx, tx, grantID)
-		}
-		if p.now().UnixMilli() >= expires {
-			failure = errInvalidGrant("the code has expired")
-			return nil
-		}
-		if redirect != "" && t.RedirectURI != redirect {
-			failure = errInvalidGrant("redirect_uri does not match the authorization request")
-			return nil
-		}
-		if redirect == "" && t.RedirectURI != "" && !client.allowsRedirect(t.RedirectURI) {
-			failure = errInvalidGrant("redirect_uri does not match the authorization request")
-			return nil
-		}
-		switch {
-		case challenge != "" && t.CodeVerifier == "":
-			failure = errInvalidGrant("code_verifier is required")
-			return nil
-		case challenge == "" && t.CodeVerifier != "":
-			// RFC 9700 §4.8: a verifier for a code issued without a
-			// challenge is a downgrade attempt (P5).
-			failure = errInvalidGrant("code_verifier sent for a code issued without code_challenge")
-			return nil
-		case challenge != "":
-			sum := sha256.Sum256([]byte(t.CodeVerifier))
-			if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(challenge)) != 1 {
-				failure = errInvalidGrant("code_verifier does not match code_challenge")
-				return nil
-			}
-		}
-		u, err := scanUser(tx.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", userID))
-		if errors.Is(err, errNoUser) || (err == nil && u.isBanned(p.now())) {
-			failure = errInvalidGrant("the user is no longer allowed to sign in")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE oidc_codes SET used_at = ? WHERE code_hash = ?", p.now().UnixMilli(), hashToken(t.Code)); err != nil {
-			return err
-		}
-		g = &grant{ID: grantID, ClientID: client.ID, User: u, Scopes: strings.Fields(scope),
-			AuthTime: time.UnixMilli(authTime), Nonce: nonce, SID: sessionID}
-		if access, err = p.newAccessToken(ctx, tx, g); err != nil {
-			return err
-		}
-		refresh, err = p.newRefreshToken(ctx, tx, g, sessionID)
-		return err
-	})
+	now := p.now()
+	issue, refresh := p.newIssue(now)
+	code, u, err := st.RedeemCode(ctx, hashToken(t.Code), client.ID, now, func(c *storage.Code) error {
+		return checkCode(client, c, t)
+	}, issue)
+	if errors.Is(err, storage.ErrReused) {
+		// RFC 6749 §4.1.2: the storage revoked what the first redemption
+		// issued.
+		p.record(r, storage.Event{Event: evCodeReuse, Outcome: "failure", UserID: code.UserID, ClientID: client.ID,
+			Detail: "second redemption; tokens of the first revoked"})
+		return nil, errInvalidGrant("the code has already been used")
+	}
 	if err != nil {
+		if e := grantRefusal(err, "code"); e != nil {
+			return nil, e
+		}
 		p.logger.Error("redeeming code", zap.Error(err))
 		return nil, errServer("could not redeem the code")
 	}
-	if reuse {
-		p.record(r, authEvent{Event: evCodeReuse, Outcome: "failure", UserID: reuseUser, ClientID: client.ID,
-			Detail: "second redemption; tokens of the first revoked"})
-	}
-	if failure != nil {
-		return nil, failure
-	}
-	resp, e := p.respond(ctx, g, access, refresh)
+	g := &grant{ID: code.GrantID, ClientID: client.ID, User: u, Scopes: code.Scopes, AuthTime: code.AuthTime,
+		Nonce: code.Nonce, SID: code.SessionID}
+	resp, e := p.respond(ctx, g, p.accessClaims(g, issue.AccessJTI, now), refresh)
 	if e == nil {
-		p.record(r, authEvent{Event: evTokenIssued, Outcome: "success", UserID: g.User.ID, Email: g.User.Email,
+		p.record(r, storage.Event{Event: evTokenIssued, Outcome: "success", UserID: u.ID, Email: u.Email,
 			ClientID: client.ID, Detail: "authorization_code"})
 	}
 	return resp, e
 }
 
-func (p *provider) newRefreshToken(ctx context.Context, tx *store.Tx, g *grant, sessionID string) (string, error) {
-	token := randomToken(32)
-	now := p.now()
-	_, err := tx.Exec(ctx, `INSERT INTO oidc_refresh_tokens (token_hash, grant_id, client_id, user_id, session_id, scope,
-		auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, hashToken(token), g.ID, g.ClientID, g.User.ID,
-		sessionID, strings.Join(g.Scopes, " "), g.AuthTime.UnixMilli(), now.UnixMilli(), now.Add(p.refreshTTL).UnixMilli())
-	return token, err
+// checkCode is what the token request must match of the code: the
+// redirect URI (RFC 6749 §4.1.3) and the PKCE verifier (RFC 7636 §4.6).
+func checkCode(client *Client, c *storage.Code, t *tokenRequest) error {
+	if c.RedirectURI != "" && t.RedirectURI != c.RedirectURI {
+		return errInvalidGrant("redirect_uri does not match the authorization request")
+	}
+	if c.RedirectURI == "" && t.RedirectURI != "" && !client.allowsRedirect(t.RedirectURI) {
+		return errInvalidGrant("redirect_uri does not match the authorization request")
+	}
+	switch {
+	case c.CodeChallenge != "" && t.CodeVerifier == "":
+		return errInvalidGrant("code_verifier is required")
+	case c.CodeChallenge == "" && t.CodeVerifier != "":
+		// RFC 9700 §4.8: a verifier for a code issued without a
+		// challenge is a downgrade attempt.
+		return errInvalidGrant("code_verifier sent for a code issued without code_challenge")
+	case c.CodeChallenge != "":
+		sum := sha256.Sum256([]byte(t.CodeVerifier))
+		if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.CodeChallenge)) != 1 {
+			return errInvalidGrant("code_verifier does not match code_challenge")
+		}
+	}
+	return nil
 }
 
 // respond signs the tokens (outside the transaction: RS256 costs ~1.3 ms).
-func (p *provider) respond(ctx context.Context, g *grant, access *accessClaims, refresh string) (*tokenResponse, *oauthError) {
+func (p *provider) respond(ctx context.Context, g *grant, access *accessClaims, refresh string) (*tokenResponse, *apierror.OAuth) {
 	at, key, err := p.signAccessToken(ctx, access)
 	if err != nil {
 		p.logger.Error("signing access token", zap.Error(err))
@@ -282,93 +240,43 @@ func (p *provider) respond(ctx context.Context, g *grant, access *accessClaims, 
 	return resp, nil
 }
 
-// refresh rotates a refresh token; presenting a rotated one again revokes
-// the whole family (S8, RFC 9700 §4.14).
-func (p *provider) refresh(r *http.Request, db *store.DB, client *Client, t *tokenRequest) (*tokenResponse, *oauthError) {
+// refresh rotates a refresh token (RFC 6749 §6); presenting a rotated one
+// again revokes the whole family (RFC 9700 §4.14), in the storage.
+func (p *provider) refresh(r *http.Request, st storage.Storage, client *Client, t *tokenRequest) (*tokenResponse, *apierror.OAuth) {
 	ctx := r.Context()
-	var (
-		g         *grant
-		access    *accessClaims
-		next      string
-		reuse     bool
-		reuseUser string
-		failure   *oauthError
-	)
-	err := db.InTx(ctx, func(tx *store.Tx) error {
-		var grantID, clientID, userID, sessionID, scope string
-		var authTime, expires int64
-		var used, revoked sql.NullInt64
-		err := tx.QueryRow(ctx, `SELECT grant_id, client_id, user_id, session_id, scope, auth_time, expires_at, used_at, revoked_at
-			FROM oidc_refresh_tokens WHERE token_hash = ?`+forUpdate(tx), hashToken(t.RefreshToken)).
-			Scan(&grantID, &clientID, &userID, &sessionID, &scope, &authTime, &expires, &used, &revoked)
-		if errors.Is(err, sql.ErrNoRows) {
-			failure = errInvalidGrant("the refresh token is invalid")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch {
-		case clientID != client.ID:
-			failure = errInvalidGrant("the refresh token was issued to another client") // B37
-			return nil
-		case revoked.Valid:
-			failure = errInvalidGrant("the refresh token has been revoked")
-			return nil
-		case used.Valid:
-			reuse, reuseUser = true, userID
-			failure = errInvalidGrant("the refresh token has already been used; the session's tokens are revoked")
-			return p.revokeGrant(ctx, tx, grantID)
-		case p.now().UnixMilli() >= expires:
-			failure = errInvalidGrant("the refresh token has expired")
-			return nil
-		}
-		granted := strings.Fields(scope)
-		scopes := granted
+	now := p.now()
+	issue, next := p.newIssue(now)
+	var scopes []string
+	tok, u, err := st.RotateRefresh(ctx, hashToken(t.RefreshToken), client.ID, now, func(rt *storage.RefreshToken) error {
+		// The family keeps the scopes of the original grant; a narrower
+		// request narrows only this response's tokens (RFC 6749 §6).
+		scopes = rt.Scopes
 		if t.ScopeSent {
 			for _, s := range t.Scopes {
-				if !slices.Contains(granted, s) {
-					failure = newError(http.StatusBadRequest, "invalid_scope", "scope exceeds the original grant")
-					return nil
+				if !slices.Contains(rt.Scopes, s) {
+					return apierror.NewOAuth(http.StatusBadRequest, "invalid_scope", "scope exceeds the original grant")
 				}
 			}
 			scopes = dedupe(t.Scopes)
 		}
-		u, err := scanUser(tx.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE id = ?", userID))
-		if errors.Is(err, errNoUser) || (err == nil && u.isBanned(p.now())) {
-			failure = errInvalidGrant("the user is no longer allowed to sign in")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET used_at = ? WHERE token_hash = ?", p.now().UnixMilli(), hashToken(t.RefreshToken)); err != nil {
-			return err
-		}
-		// The family keeps the scopes of the original grant; a narrower
-		// request narrows only this response's access token.
-		g = &grant{ID: grantID, ClientID: client.ID, User: u, Scopes: granted, AuthTime: time.UnixMilli(authTime), SID: sessionID}
-		if next, err = p.newRefreshToken(ctx, tx, g, sessionID); err != nil {
-			return err
-		}
-		g.Scopes = scopes
-		access, err = p.newAccessToken(ctx, tx, g)
-		return err
-	})
+		return nil
+	}, issue)
+	if errors.Is(err, storage.ErrReused) {
+		p.record(r, storage.Event{Event: evRefreshReuse, Outcome: "failure", UserID: tok.UserID, ClientID: client.ID,
+			Detail: "rotated refresh token presented again; family revoked"})
+		return nil, errInvalidGrant("the refresh token has already been used; the session's tokens are revoked")
+	}
 	if err != nil {
+		if e := grantRefusal(err, "refresh token"); e != nil {
+			return nil, e
+		}
 		p.logger.Error("refreshing", zap.Error(err))
 		return nil, errServer("could not refresh")
 	}
-	if reuse {
-		p.record(r, authEvent{Event: evRefreshReuse, Outcome: "failure", UserID: reuseUser, ClientID: client.ID,
-			Detail: "rotated refresh token presented again; family revoked"})
-	}
-	if failure != nil {
-		return nil, failure
-	}
-	resp, e := p.respond(ctx, g, access, next)
+	g := &grant{ID: tok.GrantID, ClientID: client.ID, User: u, Scopes: scopes, AuthTime: tok.AuthTime, SID: tok.SessionID}
+	resp, e := p.respond(ctx, g, p.accessClaims(g, issue.AccessJTI, now), next)
 	if e == nil {
-		p.record(r, authEvent{Event: evTokenRefresh, Outcome: "success", UserID: g.User.ID, Email: g.User.Email, ClientID: client.ID})
+		p.record(r, storage.Event{Event: evTokenRefresh, Outcome: "success", UserID: u.ID, Email: u.Email, ClientID: client.ID})
 	}
 	return resp, e
 }

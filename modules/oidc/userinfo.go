@@ -2,14 +2,14 @@ package oidc
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
 
-	"github.com/intellistack/intellistack/modules/store"
+	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // bearerToken reads the access token from the Authorization header, or for a
@@ -34,72 +34,74 @@ func bearerToken(w http.ResponseWriter, r *http.Request) string {
 }
 
 // liveAccessToken verifies a token and checks it has not been revoked.
-func (p *provider) liveAccessToken(ctx context.Context, db *store.DB, token string) (*accessClaims, error) {
+func (p *provider) liveAccessToken(ctx context.Context, st storage.Storage, token string) (*accessClaims, error) {
 	c, err := p.verifyAccessToken(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	var revoked sql.NullInt64
-	err = db.QueryRow(ctx, "SELECT revoked_at FROM oidc_access_tokens WHERE jti = ?", c.Jti).Scan(&revoked)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked.Valid) {
+	active, err := st.AccessTokenActive(ctx, c.Jti, p.now())
+	if err != nil {
+		return nil, err
+	}
+	if !active {
 		return nil, errBadToken
 	}
-	return c, err
+	return c, nil
 }
 
-// handleUserinfo is the UserInfo endpoint (OIDC Core §5.3). A missing or bad
-// token gets 401 with an RFC 6750 challenge (X1).
+// handleUserinfo is the UserInfo endpoint (OpenID Connect Core §5.3). A
+// missing or bad token gets 401 with a Bearer challenge (RFC 6750 §3,
+// §3.1).
 func (p *provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	token := bearerToken(w, r)
 	challenge := func(code, desc string) {
 		v := `Bearer realm="` + p.issuer + `"`
 		if code != "" {
-			v += `, error="` + code + `", error_description="` + cleanDescription(desc) + `"`
+			v += `, error="` + code + `", error_description="` + apierror.CleanDescription(desc) + `"`
 		}
 		w.Header().Set("WWW-Authenticate", v)
 		if code == "" {
 			code, desc = "invalid_request", "an access token is required"
 		}
-		writeError(w, newError(http.StatusUnauthorized, code, desc))
+		apierror.NewOAuth(http.StatusUnauthorized, code, desc).Write(w)
 	}
 	if token == "" {
 		challenge("", "")
 		return
 	}
-	db, err := p.database(r.Context())
-	if err != nil {
-		writeError(w, newError(http.StatusServiceUnavailable, "temporarily_unavailable", "the provider is starting"))
+	st, ok := p.storageOr503(w, r)
+	if !ok {
 		return
 	}
-	c, err := p.liveAccessToken(r.Context(), db, token)
+	c, err := p.liveAccessToken(r.Context(), st, token)
 	if err != nil {
 		if errors.Is(err, errBadToken) {
 			challenge("invalid_token", "the access token is invalid, expired or revoked")
 			return
 		}
-		writeError(w, errServer("token lookup failed"))
+		errServer("token lookup failed").Write(w)
 		return
 	}
 	scopes := strings.Fields(c.Scope)
 	if !slices.Contains(scopes, "openid") {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+p.issuer+`", error="insufficient_scope", scope="openid"`)
-		writeError(w, newError(http.StatusForbidden, "insufficient_scope", "the token lacks the openid scope"))
+		apierror.NewOAuth(http.StatusForbidden, "insufficient_scope", "the token lacks the openid scope").Write(w)
 		return
 	}
-	u, err := p.userByID(r.Context(), db, c.Sub)
-	if errors.Is(err, errNoUser) {
+	u, err := st.UserByID(r.Context(), c.Sub)
+	if errors.Is(err, storage.ErrNotFound) {
 		challenge("invalid_token", "the user no longer exists")
 		return
 	}
 	if err != nil {
-		writeError(w, errServer("user lookup failed"))
+		errServer("user lookup failed").Write(w)
 		return
 	}
 	claims := map[string]any{"sub": u.ID}
 	if slices.Contains(scopes, "profile") {
 		claims["name"] = u.Name
 		claims["role"] = u.Role
-		claims["updated_at"] = u.UpdatedAt / 1000
+		claims["updated_at"] = u.UpdatedAt.Unix()
 		if u.Image != "" {
 			claims["picture"] = u.Image
 		}
@@ -108,5 +110,5 @@ func (p *provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		claims["email"] = u.Email
 		claims["email_verified"] = u.EmailVerified
 	}
-	writeJSON(w, http.StatusOK, claims)
+	apierror.JSON(w, http.StatusOK, claims)
 }
