@@ -50,6 +50,7 @@ func TestSelectableAlgorithms(t *testing.T) {
 // embedded page of the same name; a template that fails to parse is refused
 // at load.
 func TestTemplateOverride(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	custom := `{{define "sign-in"}}{{template "top" .}}<p id="brand">Welcome to Learn</p>
 <form method="post" action="{{.Action}}" id="sign-in"><input type="hidden" name="csrf_token" value="{{.CSRF}}"></form>{{template "bottom" .}}{{end}}`

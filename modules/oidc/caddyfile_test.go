@@ -13,6 +13,7 @@ import (
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	d := caddyfile.NewTestDispenser(`oidc_provider {
 		issuer https://learn.example.com
 		client web {
@@ -61,6 +62,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 }
 
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	t.Parallel()
 	for _, input := range []string{
 		`oidc_provider extra`,
 		`oidc_provider { issuer }`,
@@ -119,6 +121,7 @@ func TestAdaptGolden(t *testing.T) {
 }
 
 func TestUnmarshalBruteForceOptions(t *testing.T) {
+	t.Parallel()
 	var h Handler
 	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`oidc_provider {
 		issuer https://id.test

@@ -9,7 +9,7 @@ import (
 )
 
 // TestAuditUsesCaddyClientIP: auth_events take the client IP from Caddy, so
-// X-Forwarded-For counts only from a trusted proxy (S16); the user agent is
+// X-Forwarded-For counts only from a trusted proxy (RFC 9700 §4.13); the user agent is
 // recorded too.
 func TestAuditUsesCaddyClientIP(t *testing.T) {
 	globalExtra = "servers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t\tclient_ip_headers X-Forwarded-For\n\t}"

@@ -12,9 +12,10 @@ import (
 	"github.com/intellistack/intellistack/internal/testutil"
 )
 
-// TestConformance holds one subtest per FAILURE item of the checklist in
-// oidc-provider.md §2 and the RFC 9700 items of §3 (names carry the item
-// ids), on SQLite and PostgreSQL.
+// TestConformance holds the protocol conformance tests, on SQLite and
+// PostgreSQL: OpenID Connect Core and Discovery, RFC 6749 and its
+// extensions, and the security recommendations of RFC 9700 and RFC 6819.
+// Each subtest is named for what it checks and cites the sections.
 func TestConformance(t *testing.T) {
 	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
 		e := newEnv(t, database)
@@ -33,26 +34,26 @@ type conformanceCase struct {
 }
 
 var conformanceCases = []conformanceCase{
-	{"C1-C8 discovery", func(t *testing.T, e *env) {
+	{"discovery document (OpenID Connect Discovery §3, §4)", func(t *testing.T, e *env) {
 		p := newBrowser(t, e.c).get(e.issuer + "/.well-known/openid-configuration")
 		if p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "application/json") {
 			t.Fatalf("discovery: %d %s", p.status, p.header.Get("Content-Type"))
 		}
 		if cc := p.header.Get("Cache-Control"); !strings.Contains(cc, "max-age=") {
-			t.Errorf("discovery Cache-Control %q (X6)", cc)
+			t.Errorf("discovery Cache-Control %q", cc)
 		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(p.body), &m); err != nil {
 			t.Fatal(err)
 		}
 		if m["issuer"] != e.issuer {
-			t.Errorf("issuer %v, want %s byte for byte (C2)", m["issuer"], e.issuer)
+			t.Errorf("issuer %v, want %s byte for byte (OpenID Connect Discovery §4.3)", m["issuer"], e.issuer)
 		}
 		for _, k := range []string{"authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint",
 			"revocation_endpoint", "introspection_endpoint", "end_session_endpoint"} {
 			s, _ := m[k].(string)
 			if !strings.HasPrefix(s, "https://") {
-				t.Errorf("%s = %q: missing or not https (C3, C8)", k, s)
+				t.Errorf("%s = %q: missing or not https (OpenID Connect Discovery §3)", k, s)
 			}
 		}
 		list := func(k string) []string {
@@ -64,19 +65,19 @@ var conformanceCases = []conformanceCase{
 		}
 		if !slices.Contains(list("response_types_supported"), "code") || !slices.Contains(list("subject_types_supported"), "public") ||
 			!slices.Contains(list("id_token_signing_alg_values_supported"), "RS256") || len(list("grant_types_supported")) == 0 {
-			t.Errorf("required members (C3): %v", m)
+			t.Errorf("required members (OpenID Connect Discovery §3): %v", m)
 		}
 		if !slices.Contains(list("scopes_supported"), "openid") {
-			t.Error("scopes_supported lacks openid (C5)")
+			t.Error("scopes_supported lacks openid (OpenID Connect Discovery §3)")
 		}
 		if got := list("code_challenge_methods_supported"); !slices.Equal(got, []string{"S256"}) {
-			t.Errorf("code_challenge_methods_supported %v (C7)", got)
+			t.Errorf("code_challenge_methods_supported %v (RFC 8414 §2)", got)
 		}
 		if m["authorization_response_iss_parameter_supported"] != true {
-			t.Error("RFC 9207 iss not advertised (B2, S7)")
+			t.Error("iss not advertised (RFC 9207 §3)")
 		}
 	}},
-	{"C9 X5 X6 jwks", func(t *testing.T, e *env) {
+	{"jwks: distinct kids, public members only, cached (RFC 7517 §4, §5)", func(t *testing.T, e *env) {
 		br := newBrowser(t, e.c)
 		p := br.get(e.issuer + "/jwks")
 		p2 := br.get(e.issuer + "/.well-known/jwks.json")
@@ -108,7 +109,7 @@ var conformanceCases = []conformanceCase{
 			}
 		}
 	}},
-	{"B1 form_post", func(t *testing.T, e *env) {
+	{"form_post response mode (OAuth 2.0 Form Post Response Mode §2)", func(t *testing.T, e *env) {
 		br := e.signedIn("b1@example.com")
 		params := e.authParams("other", nil, url.Values{"response_mode": {"form_post"}})
 		p := br.get(e.issuer + "/oauth2/authorize?" + params.Encode())
@@ -120,12 +121,12 @@ var conformanceCases = []conformanceCase{
 			t.Fatalf("form_post form: %s %v", action, vals)
 		}
 	}},
-	{"B3 B4 B5 B6 B7 B8 B9 B10 client_secret_post and token response", func(t *testing.T, e *env) {
+	{"client_secret_post and the token response (RFC 6749 §2.3.1, §5.1; OpenID Connect Core §3.1.3.3)", func(t *testing.T, e *env) {
 		br := e.signedIn("b4@example.com")
 		params := e.authParams("other", nil, nil)
 		cb := e.code(br, params)
 		if len(cb.Query().Get("code")) < 22 {
-			t.Fatal("code shorter than 128 bits (B3)")
+			t.Fatal("code shorter than 128 bits (RFC 6819 §5.1.4.2.2)")
 		}
 		form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {params.Get("redirect_uri")},
 			"client_id": {"other"}, "client_secret": {"other-secret-0123456789"}}
@@ -136,26 +137,26 @@ var conformanceCases = []conformanceCase{
 		var body map[string]any
 		_ = json.Unmarshal([]byte(p.body), &body)
 		if body["token_type"] != "Bearer" || body["access_token"] == nil || body["id_token"] == nil {
-			t.Fatalf("token response %v (B5)", body)
+			t.Fatalf("token response %v (RFC 6749 §5.1)", body)
 		}
 		if exp, _ := body["expires_in"].(float64); exp <= 0 || exp > 365*24*3600 {
-			t.Fatalf("expires_in %v (B5)", body["expires_in"])
+			t.Fatalf("expires_in %v (RFC 6749 §5.1)", body["expires_in"])
 		}
 		idt := decodeJWT(t, body["id_token"].(string))
 		c := idt.payload
 		now := float64(time.Now().Unix())
 		if c["iss"] != e.issuer || c["aud"] != "other" || c["sub"] == nil || c["nonce"] != params.Get("nonce") ||
 			c["exp"].(float64) <= now || c["iat"].(float64) < now-300 || c["iat"].(float64) > now+300 || c["auth_time"] == nil {
-			t.Fatalf("ID token claims %v (B7, B8)", c)
+			t.Fatalf("ID token claims %v (OpenID Connect Core §2, §3.1.3.7)", c)
 		}
 		if idt.header["alg"] != "RS256" || idt.header["kid"] == nil {
-			t.Fatalf("ID token header %v (B9)", idt.header)
+			t.Fatalf("ID token header %v (OpenID Connect Core §3.1.3.7, §10.1)", idt.header)
 		}
 		if c["at_hash"] != halfHash("RS256", body["access_token"].(string)) {
-			t.Fatal("at_hash wrong (B10)")
+			t.Fatal("at_hash wrong (OpenID Connect Core §3.1.3.6)")
 		}
 	}},
-	{"B11 openid only", func(t *testing.T, e *env) {
+	{"scope openid only: no profile claims (OpenID Connect Core §5.4)", func(t *testing.T, e *env) {
 		br := e.signedIn("b11@example.com")
 		params := e.authParams("other", nil, url.Values{"scope": {"openid"}})
 		body := e.exchange("other", e.code(br, params), nil)
@@ -172,7 +173,7 @@ var conformanceCases = []conformanceCase{
 			t.Errorf("userinfo for scope=openid: %v", ui)
 		}
 	}},
-	{"B12 B13 B14 B26 no nonce, scope order, unknown and display parameters", func(t *testing.T, e *env) {
+	{"no nonce, scope order, unknown and display parameters (OpenID Connect Core §3.1.2.1)", func(t *testing.T, e *env) {
 		br := e.signedIn("b12@example.com")
 		params := e.authParams("other", nil, url.Values{"scope": {"email profile openid"}, "extra": {"foobar"},
 			"display": {"popup"}, "login_hint": {"b12@example.com"}, "ui_locales": {"de-CH"}, "claims_locales": {"fr"},
@@ -183,7 +184,7 @@ var conformanceCases = []conformanceCase{
 			t.Error("nonce in ID token although none was sent")
 		}
 	}},
-	{"B15 POST authorization request", func(t *testing.T, e *env) {
+	{"POST authorization request (OpenID Connect Core §3.1.2.1)", func(t *testing.T, e *env) {
 		br := e.signedIn("b15@example.com")
 		params := e.authParams("other", nil, nil)
 		p := br.post(e.issuer+"/oauth2/authorize", params)
@@ -193,14 +194,14 @@ var conformanceCases = []conformanceCase{
 		u, _ := url.Parse(p.location)
 		e.exchange("other", u, nil)
 	}},
-	{"B17 missing response_type", func(t *testing.T, e *env) {
+	{"missing response_type (RFC 6749 §4.1.2.1)", func(t *testing.T, e *env) {
 		params := e.authParams("other", nil, nil)
 		params.Del("response_type")
 		wantRedirectError(t, newBrowser(t, e.c).get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "invalid_request")
 		params.Set("response_type", "token")
 		wantRedirectError(t, newBrowser(t, e.c).get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "unsupported_response_type")
 	}},
-	{"B18 S1 S2 redirect_uri exact match and no open redirect", func(t *testing.T, e *env) {
+	{"redirect_uri exact match and no open redirect (RFC 6749 §4.1.2.1; RFC 9700 §4.1, §4.11)", func(t *testing.T, e *env) {
 		br := newBrowser(t, e.c)
 		for _, bad := range []string{webRedirect + "/x", webRedirect + "?a=b", "https://app.test/x/../callback",
 			"HTTPS://APP.TEST/callback", "https://evil@app.test/callback", webRedirect + "#", webRedirect + "/",
@@ -213,14 +214,14 @@ var conformanceCases = []conformanceCase{
 		params.Del("client_id")
 		wantErrorPage(t, br.get(e.issuer+"/oauth2/authorize?"+params.Encode()), "invalid_request")
 	}},
-	{"B20 prompt=none without session or consent", func(t *testing.T, e *env) {
+	{"prompt=none without session or consent (OpenID Connect Core §3.1.2.6)", func(t *testing.T, e *env) {
 		params := e.authParams("other", nil, url.Values{"prompt": {"none"}})
 		wantRedirectError(t, newBrowser(t, e.c).get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "login_required")
 		pk := newPKCE()
 		params = e.authParams("web", &pk, url.Values{"prompt": {"none"}})
 		wantRedirectError(t, e.signedIn("b20@example.com").get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "consent_required")
 	}},
-	{"B21 B24 B25 prompt=none, max_age=10000 and id_token_hint with a session", func(t *testing.T, e *env) {
+	{"prompt=none, max_age=10000 and id_token_hint with a session (OpenID Connect Core §3.1.2.1)", func(t *testing.T, e *env) {
 		br := e.signedIn("b21@example.com")
 		first := idClaims(t, e.exchange("other", e.code(br, e.authParams("other", nil, nil)), nil))
 		advanceClock(2 * time.Second)
@@ -243,7 +244,7 @@ var conformanceCases = []conformanceCase{
 			t.Fatalf("id_token_hint + prompt=none: %d %q", p.status, p.location)
 		}
 	}},
-	{"B22 B23 prompt=login and max_age=1 re-authenticate", func(t *testing.T, e *env) {
+	{"prompt=login and max_age=1 re-authenticate (OpenID Connect Core §3.1.2.1)", func(t *testing.T, e *env) {
 		br := e.signedIn("b22@example.com")
 		first := idClaims(t, e.exchange("other", e.code(br, e.authParams("other", nil, nil)), nil))
 		for _, extra := range []url.Values{{"prompt": {"login"}}, {"max_age": {"1"}}} {
@@ -265,7 +266,7 @@ var conformanceCases = []conformanceCase{
 			first = c
 		}
 	}},
-	{"B27 B28 S5 code single use and expiry", func(t *testing.T, e *env) {
+	{"code single use and expiry (RFC 6749 §4.1.2)", func(t *testing.T, e *env) {
 		br := e.signedIn("b27@example.com")
 		cb := e.code(br, e.authParams("other", nil, nil))
 		body := e.exchange("other", cb, nil)
@@ -281,7 +282,7 @@ var conformanceCases = []conformanceCase{
 		p, _ = e.token("other", form)
 		wantOAuthError(t, p, 400, "invalid_grant")
 	}},
-	{"B29 B30 X1 userinfo GET, POST and bad tokens", func(t *testing.T, e *env) {
+	{"userinfo GET, POST and bad tokens (OpenID Connect Core §5.3; RFC 6750 §3)", func(t *testing.T, e *env) {
 		br := e.signedIn("b29@example.com")
 		body := e.exchange("other", e.code(br, e.authParams("other", nil, nil)), nil)
 		sub := idClaims(t, body)["sub"]
@@ -314,25 +315,25 @@ var conformanceCases = []conformanceCase{
 			t.Fatalf("expired access token accepted: %d", p.status)
 		}
 	}},
-	{"B33 request objects refused", func(t *testing.T, e *env) {
+	{"request objects refused (OpenID Connect Core §3.1.2.6, §6)", func(t *testing.T, e *env) {
 		params := e.authParams("other", nil, url.Values{"request": {"eyJhbGciOiJub25lIn0.e30."}})
 		wantRedirectError(t, newBrowser(t, e.c).get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "request_not_supported")
 		params = e.authParams("other", nil, url.Values{"request_uri": {"https://evil.test/req"}})
 		wantRedirectError(t, newBrowser(t, e.c).get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "request_uri_not_supported")
 	}},
-	{"B35 B36 B37 S8 refresh token entropy, rotation, client binding, reuse", func(t *testing.T, e *env) {
+	{"refresh token entropy, rotation, client binding, reuse (RFC 6749 §6; RFC 9700 §4.14)", func(t *testing.T, e *env) {
 		br := e.signedIn("b35@example.com")
 		pk := newPKCE()
 		body := e.exchange("web", e.code(br, e.authParams("web", &pk, url.Values{"scope": {"openid offline_access"}, "prompt": {"consent"}})), &pk)
 		rt := body["refresh_token"].(string)
 		if len(rt) < 22 || strings.Trim(rt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
-			t.Fatalf("refresh token %q (B35)", rt)
+			t.Fatalf("refresh token %q (RFC 6819 §5.1.4.2.2)", rt)
 		}
 		p, _ := e.token("other", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
-		wantOAuthError(t, p, 400, "invalid_grant") // B37
+		wantOAuthError(t, p, 400, "invalid_grant") // bound to its client (RFC 6819 §5.2.2.2)
 		p, next := e.token("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 		if p.status != 200 || p.header.Get("Cache-Control") != "no-store" || next["refresh_token"] == rt {
-			t.Fatalf("refresh: %d %s (B36)", p.status, p.body)
+			t.Fatalf("refresh: %d %s (RFC 6749 §6)", p.status, p.body)
 		}
 		a, b := idClaims(t, body), idClaims(t, next)
 		for _, k := range []string{"iss", "sub", "aud", "azp", "auth_time"} {
@@ -343,12 +344,12 @@ var conformanceCases = []conformanceCase{
 		p, _ = e.token("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid"}})
 		wantOAuthError(t, p, 400, "invalid_grant") // replay of the rotated token
 		p, _ = e.token("web", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {next["refresh_token"].(string)}})
-		wantOAuthError(t, p, 400, "invalid_grant") // the family is revoked (S8)
+		wantOAuthError(t, p, 400, "invalid_grant") // the family is revoked (RFC 9700 §4.14)
 		if p := userinfo(t, e, next["access_token"].(string), "GET"); p.status != 401 {
 			t.Fatal("access token of a revoked family still accepted")
 		}
 	}},
-	{"P1 P2 PKCE required for public clients, S256 only", func(t *testing.T, e *env) {
+	{"PKCE required for public clients, S256 only (RFC 7636 §4.3; RFC 9700 §2.1.1)", func(t *testing.T, e *env) {
 		br := e.signedIn("p1@example.com")
 		params := e.authParams("spa", nil, nil)
 		wantRedirectError(t, br.get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "invalid_request")
@@ -363,7 +364,7 @@ var conformanceCases = []conformanceCase{
 		params = e.authParams("spa", &pk, url.Values{"code_challenge": {"short"}})
 		wantRedirectError(t, br.get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "invalid_request")
 	}},
-	{"P3 P4 P5 P6 S4 S6 verifier checks, downgrade and code injection", func(t *testing.T, e *env) {
+	{"verifier checks, downgrade and code injection (RFC 7636 §4.1, §4.6; RFC 9700 §4.5, §4.8)", func(t *testing.T, e *env) {
 		br := e.signedIn("p3@example.com")
 		pk := newPKCE()
 		code := func(client string, pk *pkcePair) string {
@@ -377,19 +378,19 @@ var conformanceCases = []conformanceCase{
 			p, _ := e.token(client, form)
 			return p
 		}
-		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, ""), 400, "invalid_grant")                 // P3
-		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, newPKCE().verifier), 400, "invalid_grant") // P4
-		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, "too-short"), 400, "invalid_grant")        // P6
+		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, ""), 400, "invalid_grant")                 // no verifier
+		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, newPKCE().verifier), 400, "invalid_grant") // wrong verifier
+		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, "too-short"), 400, "invalid_grant")        // malformed verifier
 		wantOAuthError(t, tryCode("spa", code("spa", &pk), spaRedirect, strings.Repeat("a", 42)+"!"), 400, "invalid_grant")
-		wantOAuthError(t, tryCode("other", code("other", nil), "https://other.test/callback", pk.verifier), 400, "invalid_grant") // P5
+		wantOAuthError(t, tryCode("other", code("other", nil), "https://other.test/callback", pk.verifier), 400, "invalid_grant") // downgrade
 		c := code("web", &pk)
-		wantOAuthError(t, tryCode("other", c, webRedirect, pk.verifier), 400, "invalid_grant") // S4: other client
-		wantOAuthError(t, tryCode("web", c, spaRedirect, pk.verifier), 400, "invalid_grant")   // S4: other redirect
+		wantOAuthError(t, tryCode("other", c, webRedirect, pk.verifier), 400, "invalid_grant") // injected into another client
+		wantOAuthError(t, tryCode("web", c, spaRedirect, pk.verifier), 400, "invalid_grant")   // another redirect URI
 		if p := tryCode("web", c, webRedirect, pk.verifier); p.status != 200 {                 // still usable by its owner
 			t.Fatalf("legitimate redemption after failed attempts: %d %s", p.status, p.body)
 		}
 	}},
-	{"S3 S9 S11 pages: 303 after POST, no framing, no referrer, cookie attributes", func(t *testing.T, e *env) {
+	{"pages: 303 after POST, no framing, no referrer, cookie attributes (RFC 9700 §4.2, §4.12, §4.16)", func(t *testing.T, e *env) {
 		br := newBrowser(t, e.c)
 		for _, path := range []string{"/oauth2/sign-in", "/oauth2/sign-up", "/oauth2/sign-out"} {
 			p := br.get(e.issuer + path)
@@ -408,7 +409,7 @@ var conformanceCases = []conformanceCase{
 		vals.Set("password", testPassword)
 		p = br.post(action, vals)
 		if p.status != http.StatusSeeOther {
-			t.Fatalf("sign-up POST answered %d, want 303 (S3)", p.status)
+			t.Fatalf("sign-up POST answered %d, want 303 (RFC 9700 §4.12)", p.status)
 		}
 		cookie := ""
 		for _, sc := range p.header.Values("Set-Cookie") {
@@ -422,7 +423,7 @@ var conformanceCases = []conformanceCase{
 			}
 		}
 	}},
-	{"S12 CSRF on sign-in, consent and sign-out", func(t *testing.T, e *env) {
+	{"CSRF on sign-in, consent and sign-out (RFC 9700 §4.7)", func(t *testing.T, e *env) {
 		e.signedIn("s12@example.com")
 		br := newBrowser(t, e.c)
 		p := br.get(e.issuer + "/oauth2/sign-in")
@@ -479,7 +480,7 @@ var conformanceCases = []conformanceCase{
 		params := e.authParams("other", nil, url.Values{"prompt": {"none"}})
 		wantRedirectError(t, replay.get(e.issuer+"/oauth2/authorize?"+params.Encode()), params, "login_required")
 	}},
-	{"S2 end-session validates post_logout_redirect_uri", func(t *testing.T, e *env) {
+	{"end-session validates post_logout_redirect_uri (OpenID Connect RP-Initiated Logout §3)", func(t *testing.T, e *env) {
 		br := e.signedIn("logout@example.com")
 		for _, q := range []url.Values{
 			{"client_id": {"web"}, "post_logout_redirect_uri": {"https://evil.test/"}},
@@ -500,7 +501,7 @@ var conformanceCases = []conformanceCase{
 			t.Fatalf("confirmed logout: %d %q", p.status, p.location)
 		}
 	}},
-	{"X2 X3 X4 client auth, revocation and introspection", func(t *testing.T, e *env) {
+	{"client auth, revocation and introspection (RFC 6749 §5.2; RFC 7009; RFC 7662)", func(t *testing.T, e *env) {
 		p := postForm(t, e.c.Client, e.issuer+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, "web", "wrong")
 		wantOAuthError(t, p, 401, "invalid_client")
 		if !strings.HasPrefix(p.header.Get("WWW-Authenticate"), "Basic") {
@@ -530,7 +531,7 @@ var conformanceCases = []conformanceCase{
 		if !strings.Contains(p.body, `"active":true`) {
 			t.Fatalf("introspect refresh token: %s", p.body)
 		}
-		// Revoking an access token revokes that token (X3).
+		// Revoking an access token revokes that token (RFC 7009 §2.1).
 		p = postForm(t, e.c.Client, e.issuer+"/oauth2/revoke", url.Values{"token": {body["access_token"].(string)}, "token_type_hint": {"access_token"}},
 			"other", "other-secret-0123456789")
 		if p.status != 200 || userinfo(t, e, body["access_token"].(string), "GET").status != 401 {

@@ -156,7 +156,7 @@ func wantOAuthError(t *testing.T, p *page, status int, code string) {
 }
 
 // wantRedirectError checks an error sent to the redirect URI (with state and
-// iss, S7).
+// iss, RFC 9207).
 func wantRedirectError(t *testing.T, p *page, params url.Values, code string) {
 	t.Helper()
 	u, err := url.Parse(p.location)

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	conformanceCases = append(conformanceCases, conformanceCase{"S5 S8 concurrent redemption of one code and one refresh token", testConcurrentRedemption})
+	conformanceCases = append(conformanceCases, conformanceCase{"concurrent redemption of one code and one refresh token (RFC 6749 §4.1.2; RFC 9700 §4.14)", testConcurrentRedemption})
 }
 
 // testConcurrentRedemption: racing requests for one code or one refresh
