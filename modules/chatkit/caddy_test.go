@@ -110,8 +110,9 @@ func TestIsolation(t *testing.T) {
 }
 
 // TestMatcher: chatkit_op matches by the body's type and puts the body
-// back; a type beyond the 64 KiB prefix does not match but the request
-// still works.
+// back; it reads as much as the handler does, so a type after 70 KB of
+// metadata matches too, and a body it cannot classify matches (fails
+// closed) while the handler refuses it.
 func TestMatcher(t *testing.T) {
 	c := testutil.StartCaddy(t, `https://localhost {
 	route /chatkit {
@@ -137,13 +138,19 @@ func TestMatcher(t *testing.T) {
 		t.Fatalf("threads.list matched or failed: %d", resp.StatusCode)
 	}
 	pad := strings.Repeat("x", 70<<10)
-	resp = cl.do(`{"pad":"` + pad + `","type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"late type"}],"attachments":[],"inference_options":{}}}}`)
+	resp = cl.do(`{"metadata":{"pad":"` + pad + `"},"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"late type"}],"attachments":[],"inference_options":{}}}}`)
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.Header.Get("X-Chatkit-Send") != "" || !strings.Contains(string(body), "Echo: late type") {
+	if resp.Header.Get("X-Chatkit-Send") != "yes" || !strings.Contains(string(body), "Echo: late type") {
 		t.Fatalf("padded body: header %q, body %.200s", resp.Header.Get("X-Chatkit-Send"), body)
 	}
-	if err := (chatkit.MatchOp{"threads.creat"}).Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), "unknown operation") {
+	resp = cl.do(`{"pad":"` + pad + `","type":"threads.list","params":{}}`)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get("X-Chatkit-Send") != "yes" {
+		t.Fatalf("unknown top-level key: %d, header %q, body %.200s", resp.StatusCode, resp.Header.Get("X-Chatkit-Send"), body)
+	}
+	if err := (&chatkit.MatchOp{Operations: []string{"threads.creat"}}).Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), "unknown operation") {
 		t.Fatalf("typo in chatkit_op accepted: %v", err)
 	}
 }
@@ -381,5 +388,33 @@ func TestCaddyfileErrors(t *testing.T) {
 	}
 	if err := testutil.TryStartCaddy(t, "https://localhost {\nchatkit\n}"); err == nil || !strings.Contains(err.Error(), "responder") {
 		t.Errorf("chatkit without responder: %v", err)
+	}
+}
+
+// TestReadTimeoutThroughCaddy: behind chatkit_op, a trickled body is cut
+// by the matcher's read_timeout (Caddy's read_idle_timeout never fires: a
+// byte arrives every 100 ms); the matcher fails closed and the handler
+// answers 408.
+func TestReadTimeoutThroughCaddy(t *testing.T) {
+	c := testutil.StartCaddy(t, `http://localhost {
+	route /chatkit {
+		test_identity
+		@send chatkit_op threads.create {
+			read_timeout 1s
+		}
+		header @send X-Chatkit-Send yes
+		chatkit {
+			responder echo
+			read_timeout 1s
+		}
+	}
+}
+`)
+	resp, body, elapsed := chatkit.TrickleBody(t, fmt.Sprintf("127.0.0.1:%d", c.HTTPPort), "/chatkit", http.Header{"X-Test-User": {"u1"}})
+	if resp.StatusCode != http.StatusRequestTimeout || resp.Header.Get("X-Chatkit-Send") != "yes" {
+		t.Fatalf("status %d, matched %q: %s", resp.StatusCode, resp.Header.Get("X-Chatkit-Send"), body)
+	}
+	if elapsed > 6*time.Second {
+		t.Fatalf("answered after %v, want about 1s", elapsed)
 	}
 }

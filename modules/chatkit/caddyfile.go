@@ -34,6 +34,7 @@ func parseChatKit(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			…                       # the responder's own options
 //		}
 //		max_request_body    <bytes>
+//		read_timeout        <duration>
 //		max_input           <bytes>
 //		max_selection       <bytes>
 //		max_stream_duration <duration>
@@ -50,7 +51,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"max_input": &h.MaxInputBytes, "max_selection": &h.MaxSelectionBytes,
 		"history_items": &h.HistoryItems, "max_page_size": &h.MaxPageSize,
 	}
-	durations := map[string]*caddy.Duration{"max_stream_duration": &h.MaxStreamDuration, "retention": &h.Retention}
+	durations := map[string]*caddy.Duration{
+		"max_stream_duration": &h.MaxStreamDuration, "retention": &h.Retention, "read_timeout": &h.ReadTimeout,
+	}
 	for d.NextBlock(0) {
 		if dst, ok := ints[d.Val()]; ok {
 			n, err := intArg(d)

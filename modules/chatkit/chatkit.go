@@ -11,9 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 	"github.com/intellistack/intellistack/modules/store"
@@ -32,11 +31,11 @@ func init() {
 
 // Handler serves the ChatKit protocol. Every operation is a POST of a JSON
 // body {type, params, metadata}; streaming operations answer SSE, the others
-// JSON. The owner of every thread is {http.auth.user.id}, set by whichever
-// authentication handler runs before this one (bearer_jwt, basic_auth);
-// without it every request answers 401. {http.auth.user.role},
-// {http.auth.user.email} and the other {http.auth.user.*} values reach the
-// responder. Another user's thread answers exactly like a missing one.
+// JSON. The owner of every thread is the request's identity (package
+// identity: what bearer_jwt, basic_auth or another authentication handler
+// before this one established); without one every request answers 401. Its
+// roles, e-mail and claims reach the responder. Another user's thread
+// answers exactly like a missing one.
 //
 // Page context (URL, title, headings, selected text, course, lesson stage)
 // is read from the body's metadata.page or from X-Page-Url, X-Page-Title,
@@ -51,10 +50,21 @@ type Handler struct {
 	ResponderRaw json.RawMessage `json:"responder,omitempty" caddy:"namespace=intellistack.responders inline_key=name"`
 
 	// MaxRequestBody caps the request body in bytes; larger bodies answer
-	// 413. Default: 1 MiB.
+	// 413. Default: 1 MiB. A chatkit_op matcher in front should read the
+	// same amount (its max_request_body has the same default).
 	//
 	//	max_request_body <bytes>
 	MaxRequestBody int64 `json:"max_request_body,omitempty"`
+
+	// ReadTimeout bounds the time to receive the request body, counted
+	// from when the handler starts reading it; a body still arriving then
+	// answers 408. Caddy's own read_idle_timeout only bounds a stall, so a
+	// client trickling a byte every few seconds would otherwise hold the
+	// connection for as long as the body lasts. When a chatkit_op matcher
+	// read the body, its read_timeout applied instead. Default: 10s.
+	//
+	//	read_timeout <duration>
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 
 	// MaxInputBytes caps the text of one user message (all parts and the
 	// quoted text); longer messages answer 413. Default: 16 KiB.
@@ -161,7 +171,7 @@ func (h *Handler) database(ctx context.Context) (*store.DB, error) {
 func (h *Handler) newServer(db func(context.Context) (*store.DB, error)) *server {
 	s := &server{
 		db: db, responder: h.responder, now: h.now, logger: h.logger, locks: newThreadLocks(),
-		limits:          protocol.Limits{MaxInputBytes: h.MaxInputBytes},
+		maxInput:        h.MaxInputBytes,
 		maxSelection:    h.MaxSelectionBytes,
 		defaultPageSize: defaultPageSize,
 		maxPageSize:     h.MaxPageSize,
@@ -169,8 +179,8 @@ func (h *Handler) newServer(db func(context.Context) (*store.DB, error)) *server
 		maxStream:       time.Duration(h.MaxStreamDuration),
 		dbTimeout:       defaultDBTimeout,
 	}
-	if s.limits.MaxInputBytes <= 0 {
-		s.limits.MaxInputBytes = defaultMaxInput
+	if s.maxInput <= 0 {
+		s.maxInput = defaultMaxInput
 	}
 	if s.maxPageSize <= 0 {
 		s.maxPageSize = defaultMaxPageSize
@@ -187,7 +197,7 @@ func (h *Handler) newServer(db func(context.Context) (*store.DB, error)) *server
 // Validate checks the limits.
 func (h *Handler) Validate() error {
 	if h.MaxRequestBody < 0 || h.MaxInputBytes < 0 || h.MaxSelectionBytes < 0 || h.HistoryItems < 0 ||
-		h.MaxPageSize < 0 || h.MaxStreamDuration < 0 || h.Retention < 0 {
+		h.MaxPageSize < 0 || h.MaxStreamDuration < 0 || h.Retention < 0 || h.ReadTimeout < 0 {
 		return errors.New("limits must not be negative")
 	}
 	return nil
@@ -198,61 +208,47 @@ func (h *Handler) Validate() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeProtocolError(w, protocol.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "ChatKit requests are POSTs"))
+		apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "ChatKit requests are POSTs").Write(w)
 		return nil
 	}
 	user, ok := userFromRequest(r)
 	if !ok {
-		writeProtocolError(w, protocol.Errorf(http.StatusUnauthorized, "unauthenticated", "sign in to use the chat"))
+		apierror.New(http.StatusUnauthorized, "unauthenticated", "sign in to use the chat").Write(w)
 		return nil
 	}
-	limit := h.MaxRequestBody
-	if limit <= 0 {
-		limit = defaultMaxBody
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeProtocolError(w, protocol.Errorf(http.StatusRequestEntityTooLarge, "body_too_large",
-				"the request body exceeds %d bytes", limit))
-			return nil
-		}
-		writeProtocolError(w, protocol.BadRequest("reading the body: %v", err))
-		return nil
-	}
-	req, err := protocol.ParseRequest(body, h.srv.limits)
+	req, err := h.readRequest(w, r)
 	if err != nil {
 		h.srv.writeError(w, err)
 		return nil
 	}
-	page, err := pageContext(req.Metadata, r.Header, h.srv.maxSelection)
-	if err != nil {
-		writeProtocolError(w, protocol.BadRequest("metadata.page: %v", err))
-		return nil
-	}
+	page := pageContext(req.Page, r.Header, h.srv.maxSelection)
 	h.srv.serve(w, r, &call{user: user, req: req, page: page, locale: r.Header.Get("Accept-Language")})
 	return nil
 }
 
-// userFromRequest reads {http.auth.user.*} from the request's replacer.
-func userFromRequest(r *http.Request) (responder.User, bool) {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl == nil {
-		return responder.User{}, false
+// readRequest returns the parsed request: the parse chatkit_op left when it
+// read the whole body, else a read and parse of its own.
+func (h *Handler) readRequest(w http.ResponseWriter, r *http.Request) (*protocol.Request, error) {
+	limit, timeout := h.MaxRequestBody, time.Duration(h.ReadTimeout)
+	if limit <= 0 {
+		limit = defaultMaxBody
 	}
-	id, _ := repl.GetString("http.auth.user.id")
-	if strings.TrimSpace(id) == "" {
-		return responder.User{}, false
+	if timeout <= 0 {
+		timeout = defaultReadTimeout
 	}
-	u := responder.User{ID: id}
-	u.Email, _ = repl.GetString("http.auth.user.email")
-	u.Role, _ = repl.GetString("http.auth.user.role")
-	u.Claims = func(key string) (string, bool) {
-		v, ok := repl.GetString("http.auth.user." + key)
-		return v, ok && v != ""
+	rec := sharedBody(r)
+	if rec == nil || rec.tooLarge {
+		// Nothing read yet, or only a prefix (the matcher's limit is lower).
+		rec = readBody(r, bodyDeadline(r, w), limit, timeout)
 	}
-	return u, true
+	switch {
+	case rec.err != nil:
+		return nil, rec.readError()
+	case rec.tooLarge || int64(len(rec.body)) > limit:
+		return nil, apierror.New(http.StatusRequestEntityTooLarge, "body_too_large",
+			fmt.Sprintf("the request body exceeds %d bytes", limit))
+	}
+	return rec.req, rec.parseErr
 }
 
 // sweep deletes inactive threads hourly until the module context ends.

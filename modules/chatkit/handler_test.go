@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/internal/testutil"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
@@ -151,6 +152,16 @@ func TestMalformedRequests(t *testing.T) {
 		{"action without type", `{"type":"threads.custom_action","params":{"thread_id":"t","action":{}}}`, 400},
 		{"metadata not object", `{"type":"threads.list","params":{},"metadata":"x"}`, 400},
 		{"bad page metadata", `{"type":"threads.list","params":{},"metadata":{"page":{"headings":"x"}}}`, 400},
+		{"unknown top-level key", `{"type":"threads.list","params":{},"more":true}`, 400},
+		{"top-level case variant", `{"Type":"threads.list","params":{}}`, 400},
+		{"upper-case type beside type", `{"type":"threads.list","TYPE":"threads.create","params":{}}`, 400},
+		{"duplicate type", `{"type":"threads.list","type":"threads.create","params":{}}`, 400},
+		{"escaped duplicate type", `{"type":"threads.list","\u0074ype":"threads.create","params":{}}`, 400},
+		{"duplicate nested key", `{"type":"threads.list","params":{"limit":1,"limit":2}}`, 400},
+		{"params key case variant", `{"type":"threads.get_by_id","params":{"Thread_ID":"t"}}`, 400},
+		{"case variant by Unicode folding", `{"type":"threads.list","param\u017f":{},"params":{}}`, 400},
+		{"page key case variant", `{"type":"threads.list","params":{},"metadata":{"page":{"URL":"x"}}}`, 400},
+		{"data after the object", `{"type":"threads.list","params":{}} {}`, 400},
 		{"invalid utf-8", "{\"type\":\"threads.list\",\"params\":{},\"x\":\"\xff\"}", 400},
 		{"oversized input", `{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"` + strings.Repeat("a", 101) + `"}]}}}`, 413},
 		{"oversized body", `{"type":"threads.list","params":{},"pad":"` + strings.Repeat("a", 5000) + `"}`, 413},
@@ -166,14 +177,16 @@ func TestMalformedRequests(t *testing.T) {
 			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 				t.Fatalf("Content-Type %q", ct)
 			}
-			var e struct{ Error protocol.Error }
+			var e struct{ Error apierror.Error }
 			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
 				t.Fatalf("error body %s", w.Body)
 			}
 		})
 	}
-	// Extra keys everywhere are ignored, as the reference does.
-	w := post(t, h, "u1", `{"type":"threads.list","params":{"limit":5,"extra":1},"metadata":{"a":1},"more":true}`)
+	// Extra keys inside params and metadata are ignored, as the reference
+	// does; at the top level they are refused (above), because the
+	// protocol fixes that object.
+	w := post(t, h, "u1", `{"type":"threads.list","params":{"limit":5,"extra":1},"metadata":{"a":1}}`)
 	if w.Code != 200 {
 		t.Fatalf("extra keys: %d %s", w.Code, w.Body)
 	}

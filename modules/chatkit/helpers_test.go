@@ -362,7 +362,7 @@ func types(evs []event) []string {
 	return out
 }
 
-// replayer applies stream events the way the client does (§6.1) and keeps
+// replayer applies stream events the way the ChatKit client does and keeps
 // the thread's item list.
 type replayer struct {
 	t       *testing.T

@@ -1,12 +1,12 @@
 package chatkit
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 )
 
@@ -35,22 +35,9 @@ const (
 	defaultSelection = 4000
 )
 
-// wirePage is metadata.page as the integrator sends it.
-type wirePage struct {
-	URL          *string  `json:"url"`
-	Title        *string  `json:"title"`
-	Headings     []string `json:"headings"`
-	Selection    *string  `json:"selection"`
-	SelectedText *string  `json:"selected_text"`
-	Course       *string  `json:"course"`
-	Stage        *string  `json:"stage"`
-	Lesson       *string  `json:"lesson"`
-}
-
 // pageContext reads the page context from the request's metadata.page
-// (preferred, field by field) and the page headers, capped. A malformed
-// metadata.page is a client bug worth a 400, so it is reported.
-func pageContext(meta map[string]json.RawMessage, h http.Header, maxSelection int) (responder.PageContext, error) {
+// (preferred, field by field) and the page headers, capped.
+func pageContext(meta *protocol.PageMetadata, h http.Header, maxSelection int) responder.PageContext {
 	var pc responder.PageContext
 	pc.URL = headerValue(h, headerPageURL)
 	pc.Title = headerValue(h, headerPageTitle)
@@ -65,25 +52,21 @@ func pageContext(meta map[string]json.RawMessage, h http.Header, maxSelection in
 			}
 		}
 	}
-	if raw, ok := meta["page"]; ok && string(raw) != "null" {
-		var wp wirePage
-		if err := json.Unmarshal(raw, &wp); err != nil {
-			return pc, err
-		}
+	if meta != nil {
 		set := func(dst *string, v *string) {
 			if v != nil {
 				*dst = *v
 			}
 		}
-		set(&pc.URL, wp.URL)
-		set(&pc.Title, wp.Title)
-		set(&pc.Selection, wp.SelectedText)
-		set(&pc.Selection, wp.Selection)
-		set(&pc.Course, wp.Course)
-		set(&pc.Stage, wp.Stage)
-		set(&pc.Lesson, wp.Lesson)
-		if wp.Headings != nil {
-			pc.Headings = wp.Headings
+		set(&pc.URL, meta.URL)
+		set(&pc.Title, meta.Title)
+		set(&pc.Selection, meta.SelectedText)
+		set(&pc.Selection, meta.Selection)
+		set(&pc.Course, meta.Course)
+		set(&pc.Stage, meta.Stage)
+		set(&pc.Lesson, meta.Lesson)
+		if meta.Headings != nil {
+			pc.Headings = meta.Headings
 		}
 	}
 	if maxSelection <= 0 {
@@ -101,7 +84,7 @@ func pageContext(meta map[string]json.RawMessage, h http.Header, maxSelection in
 	for i, s := range pc.Headings {
 		pc.Headings[i] = capBytes(s, maxHeadingBytes)
 	}
-	return pc, nil
+	return pc
 }
 
 func headerValue(h http.Header, name string) string {

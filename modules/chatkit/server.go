@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 	"github.com/intellistack/intellistack/modules/store"
@@ -25,7 +27,7 @@ type server struct {
 	logger    *zap.Logger
 	locks     *threadLocks
 
-	limits          protocol.Limits
+	maxInput        int
 	maxSelection    int
 	defaultPageSize int
 	maxPageSize     int
@@ -40,7 +42,6 @@ const (
 	defaultMaxPageSize  = 100
 	defaultHistoryItems = 40
 	defaultMaxInput     = 16 << 10
-	defaultMaxBody      = 1 << 20
 	defaultMaxStream    = 5 * time.Minute
 	defaultDBTimeout    = 10 * time.Second
 	cancelledNote       = "The user stopped the previous reply before it finished. Do not continue it unless they ask."
@@ -55,70 +56,76 @@ type call struct {
 	locale string
 }
 
-// errorStatus maps errors to protocol errors; anything unknown is a 500
-// whose cause is logged, not sent.
-func (s *server) writeError(w http.ResponseWriter, err error) {
-	var pe *protocol.Error
-	switch {
-	case errors.As(err, &pe):
-	case errors.Is(err, errNotFound):
-		pe = notFound("thread")
-	case errors.Is(err, errBadCursor):
-		pe = protocol.BadRequest("params.after does not name an element of this list")
-	case errors.Is(err, store.ErrNotReady), errors.Is(err, context.DeadlineExceeded):
-		pe = protocol.Errorf(http.StatusServiceUnavailable, "unavailable", "the database is not available")
-		s.logger.Error("database unavailable", zap.Error(err))
-	default:
-		pe = protocol.Errorf(http.StatusInternalServerError, "internal", "internal error")
-		s.logger.Error("chatkit request failed", zap.Error(err))
+// checkInput refuses a message longer than max_input.
+func (s *server) checkInput(in protocol.UserMessageInput) error {
+	if n := in.Size(); n > s.maxInput {
+		return apierror.New(http.StatusRequestEntityTooLarge, "input_too_large",
+			fmt.Sprintf("the message is %d bytes; at most %d are accepted", n, s.maxInput))
 	}
-	writeProtocolError(w, pe)
+	return nil
 }
 
-func writeProtocolError(w http.ResponseWriter, pe *protocol.Error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(pe.Status)
-	_, _ = w.Write(pe.Body())
+// writeError answers err as a platform error; anything unknown is a 500
+// whose cause is logged, not sent.
+func (s *server) writeError(w http.ResponseWriter, err error) {
+	var ae *apierror.Error
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, errNotFound):
+		ae = notFound("thread")
+	case errors.Is(err, errBadCursor):
+		ae = protocol.BadRequest("params.after does not name an element of this list")
+	case errors.Is(err, store.ErrNotReady), errors.Is(err, context.DeadlineExceeded):
+		ae = apierror.New(http.StatusServiceUnavailable, "unavailable", "the database is not available")
+		s.logger.Error("database unavailable", zap.Error(err))
+	default:
+		ae = apierror.New(http.StatusInternalServerError, "internal", "internal error")
+		s.logger.Error("chatkit request failed", zap.Error(err))
+	}
+	ae.Write(w)
 }
 
 // notFound is the one answer for a missing thread and another user's thread.
-func notFound(what string) *protocol.Error {
-	return protocol.Errorf(http.StatusNotFound, "not_found", "%s not found", what)
+func notFound(what string) *apierror.Error {
+	return apierror.New(http.StatusNotFound, "not_found", what+" not found")
 }
 
-func unsupported(op string) *protocol.Error {
-	return protocol.Errorf(http.StatusBadRequest, "unsupported", "%s is not supported by this server", op)
+func unsupported(op string) *apierror.Error {
+	return apierror.New(http.StatusBadRequest, "unsupported", op+" is not supported by this server")
 }
 
-func writeJSON(w http.ResponseWriter, v any) error {
+// writeOK answers 200 with v as JSON. Not apierror.JSON: the ChatKit
+// reference answers deletes and feedback with exactly {}, no newline.
+func writeOK(w http.ResponseWriter, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return err
+		apierror.New(http.StatusInternalServerError, "internal", "internal error").Write(w)
+		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(b)
-	return err
+	apierror.WriteRaw(w, http.StatusOK, b)
 }
 
-// serve answers one parsed request. Errors before the first response byte
-// become JSON errors; streams report failures in-band.
+// serve answers one parsed request through the dispatch table. Errors
+// before the first response byte become JSON errors; streams report
+// failures in-band.
 func (s *server) serve(w http.ResponseWriter, r *http.Request, c *call) {
+	op := operations[c.req.Type]
 	db, err := s.db(r.Context())
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
 	st := &storage{db: db}
-	if protocol.IsStreaming(c.req.Type) {
-		s.serveStream(w, r, st, c)
+	if op.prepare != nil {
+		s.serveStream(w, r, st, c, op.prepare)
 		return
 	}
-	if err := s.serveJSON(w, r.Context(), st, c); err != nil {
+	v, err := op.answer(s, r.Context(), st, c)
+	if err != nil {
 		s.writeError(w, err)
+		return
 	}
+	writeOK(w, v)
 }
 
 // pageQuery validates paging params: a null or 0 limit is the default, a
@@ -134,81 +141,71 @@ func (s *server) pageQuery(p *protocol.ListParams) pageQuery {
 	return pageQuery{after: p.After, limit: limit, desc: p.Order != "asc"}
 }
 
-func (s *server) serveJSON(w http.ResponseWriter, ctx context.Context, st *storage, c *call) error {
-	owner := c.user.ID
-	switch p := c.req.Params.(type) {
-	case *protocol.ThreadIDParams:
-		t, err := st.getThread(ctx, owner, p.ThreadID)
-		if err != nil {
-			return err
-		}
-		switch c.req.Type {
-		case protocol.OpThreadsGetByID:
-			th := t.wire()
-			if th.Items, err = s.itemsPage(ctx, st, t.ID, pageQuery{limit: defaultPageSize}); err != nil {
-				return err
-			}
-			return writeJSON(w, th)
-		case protocol.OpThreadsDelete:
-			if err := st.deleteThread(ctx, owner, t.ID); err != nil {
-				return err
-			}
-			return writeJSON(w, struct{}{})
-		}
-		return unsupported(c.req.Type)
-	case *protocol.CustomActionParams: // threads.sync_custom_action
-		if _, err := st.getThread(ctx, owner, p.ThreadID); err != nil {
-			return err
-		}
-		return unsupported(c.req.Type)
-	case *protocol.ListParams:
-		q := s.pageQuery(p)
-		if c.req.Type == protocol.OpItemsList {
-			if _, err := st.getThread(ctx, owner, p.ThreadID); err != nil {
-				return err
-			}
-			page, err := s.itemsPage(ctx, st, p.ThreadID, q)
-			if err != nil {
-				return err
-			}
-			return writeJSON(w, page)
-		}
-		rows, more, err := st.listThreads(ctx, owner, q)
-		if err != nil {
-			return err
-		}
-		page := protocol.Page[*protocol.Thread]{Data: make([]*protocol.Thread, len(rows)), HasMore: more}
-		for i, t := range rows {
-			page.Data[i] = t.wire()
-		}
-		if more {
-			page.After = rows[len(rows)-1].ID
-		}
-		return writeJSON(w, page)
-	case *protocol.UpdateThreadParams:
-		title := capBytes(strings.TrimSpace(p.Title), maxTitleBytes)
-		if err := st.updateTitle(ctx, owner, p.ThreadID, title, s.now()); err != nil {
-			return err
-		}
-		t, err := st.getThread(ctx, owner, p.ThreadID)
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, t.wire())
-	case *protocol.FeedbackParams:
-		if _, err := st.getThread(ctx, owner, p.ThreadID); err != nil {
-			return err
-		}
-		if len(p.ItemIDs) > s.maxPageSize {
-			return protocol.BadRequest("at most %d item_ids per request", s.maxPageSize)
-		}
-		if err := st.recordFeedback(ctx, owner, p.ThreadID, p.ItemIDs, p.Kind, s.now()); err != nil {
-			return err
-		}
-		return writeJSON(w, struct{}{})
+// getThread answers threads.get_by_id: the thread with its first page of
+// visible items, oldest first.
+func (s *server) getThread(ctx context.Context, st *storage, c *call, p *protocol.ThreadIDParams) (*protocol.Thread, error) {
+	t, err := st.getThread(ctx, c.user.ID, p.ThreadID)
+	if err != nil {
+		return nil, err
 	}
-	// attachments.create, attachments.delete, input.transcribe.
-	return unsupported(c.req.Type)
+	th := t.wire()
+	if th.Items, err = s.itemsPage(ctx, st, t.ID, pageQuery{limit: defaultPageSize}); err != nil {
+		return nil, err
+	}
+	return th, nil
+}
+
+// deleteThread answers threads.delete with {}.
+func (s *server) deleteThread(ctx context.Context, st *storage, c *call, p *protocol.ThreadIDParams) (struct{}, error) {
+	return struct{}{}, st.deleteThread(ctx, c.user.ID, p.ThreadID)
+}
+
+// listThreads answers threads.list; the threads carry no items.
+func (s *server) listThreads(ctx context.Context, st *storage, c *call, p *protocol.ListParams) (protocol.Page[*protocol.Thread], error) {
+	rows, more, err := st.listThreads(ctx, c.user.ID, s.pageQuery(p))
+	if err != nil {
+		return protocol.Page[*protocol.Thread]{}, err
+	}
+	page := protocol.Page[*protocol.Thread]{Data: make([]*protocol.Thread, len(rows)), HasMore: more}
+	for i, t := range rows {
+		page.Data[i] = t.wire()
+	}
+	if more {
+		page.After = rows[len(rows)-1].ID
+	}
+	return page, nil
+}
+
+// listItems answers items.list.
+func (s *server) listItems(ctx context.Context, st *storage, c *call, p *protocol.ListParams) (protocol.Page[protocol.Item], error) {
+	if _, err := st.getThread(ctx, c.user.ID, p.ThreadID); err != nil {
+		return protocol.Page[protocol.Item]{}, err
+	}
+	return s.itemsPage(ctx, st, p.ThreadID, s.pageQuery(p))
+}
+
+// updateThread answers threads.update (a rename) with the thread.
+func (s *server) updateThread(ctx context.Context, st *storage, c *call, p *protocol.UpdateThreadParams) (*protocol.Thread, error) {
+	title := capBytes(strings.TrimSpace(p.Title), maxTitleBytes)
+	if err := st.updateTitle(ctx, c.user.ID, p.ThreadID, title, s.now()); err != nil {
+		return nil, err
+	}
+	t, err := st.getThread(ctx, c.user.ID, p.ThreadID)
+	if err != nil {
+		return nil, err
+	}
+	return t.wire(), nil
+}
+
+// feedback answers items.feedback with {}.
+func (s *server) feedback(ctx context.Context, st *storage, c *call, p *protocol.FeedbackParams) (struct{}, error) {
+	if _, err := st.getThread(ctx, c.user.ID, p.ThreadID); err != nil {
+		return struct{}{}, err
+	}
+	if len(p.ItemIDs) > s.maxPageSize {
+		return struct{}{}, protocol.BadRequest("at most %d item_ids per request", s.maxPageSize)
+	}
+	return struct{}{}, st.recordFeedback(ctx, c.user.ID, p.ThreadID, p.ItemIDs, p.Kind, s.now())
 }
 
 // itemsPage loads a page of visible items in wire form.

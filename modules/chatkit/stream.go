@@ -11,13 +11,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 	"github.com/intellistack/intellistack/modules/store"
 )
 
 // turn is everything prepared before the stream starts: every check that
-// can fail runs first, so failures are still proper HTTP errors (§14).
+// can fail runs first, so failures are still proper HTTP errors (the ChatKit
+// reference cannot do that once its stream has begun).
 type turn struct {
 	thread  *threadRow
 	created bool                      // threads.create: send thread.created
@@ -29,160 +31,159 @@ type turn struct {
 	page    responder.PageContext
 }
 
-func (s *server) serveStream(w http.ResponseWriter, r *http.Request, st *storage, c *call) {
+// serveStream runs a streaming operation: prepare, then the SSE answer.
+func (s *server) serveStream(w http.ResponseWriter, r *http.Request, st *storage, c *call,
+	prepare func(*server, context.Context, *storage, *call) (*turn, error)) {
 	ctx := r.Context()
-	var threadID string
-	switch p := c.req.Params.(type) {
-	case *protocol.AddUserMessageParams:
-		threadID = p.ThreadID
-	case *protocol.RetryAfterItemParams:
-		threadID = p.ThreadID
-	case *protocol.AddClientToolOutputParams:
-		threadID = p.ThreadID
-	case *protocol.CustomActionParams:
-		threadID = p.ThreadID
-	case *protocol.ThreadIDParams:
-		threadID = p.ThreadID
-	}
 	// One turn at a time per thread on this node: a second message while a
 	// reply streams would interleave items.
-	if threadID != "" {
-		unlock, err := s.locks.lock(ctx, threadID)
+	if on, ok := c.req.Params.(protocol.OnThread); ok {
+		unlock, err := s.locks.lock(ctx, on.Thread())
 		if err != nil {
 			return // client gone while waiting
 		}
 		defer unlock()
 	}
-	t, err := s.prepare(ctx, st, c)
+	t, err := prepare(s, ctx, st, c)
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
-	s.stream(w, r, st, c, t)
-}
-
-// prepare loads and checks everything, and stores the user's message.
-func (s *server) prepare(ctx context.Context, st *storage, c *call) (*turn, error) {
-	owner := c.user.ID
-	now := s.now()
-	t := &turn{page: c.page}
-	switch p := c.req.Params.(type) {
-	case *protocol.ThreadCreateParams:
-		if len(p.Input.Attachments) > 0 {
-			return nil, unsupported("attachments")
-		}
-		t.thread = &threadRow{
-			ID: protocol.NewID("thr"), Owner: owner, CreatedAt: now.UnixMilli(), LastActivityAt: now.UnixMilli(),
-			Status: protocol.Status{Type: protocol.StatusActive},
-			Metadata: ThreadMetadata{Course: c.page.Course, Stage: c.page.Stage, Lesson: c.page.Lesson,
-				URL: c.page.URL, Title: c.page.Title},
-		}
-		t.created = true
-		t.user = s.userItem(t.thread.ID, p.Input, now)
-		if err := st.createThread(ctx, t.thread, t.user, pageJSON(c.page)); err != nil {
-			return nil, err
-		}
-	case *protocol.AddUserMessageParams:
-		th, err := s.openThread(ctx, st, owner, p.ThreadID)
-		if err != nil {
-			return nil, err
-		}
-		if len(p.Input.Attachments) > 0 {
-			return nil, unsupported("attachments")
-		}
-		t.thread = th
-		if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
-			return nil, err
-		}
-		t.user = s.userItem(th.ID, p.Input, now)
-	case *protocol.RetryAfterItemParams:
-		th, err := s.openThread(ctx, st, owner, p.ThreadID)
-		if err != nil {
-			return nil, err
-		}
-		t.thread = th
-		it, err := st.getItem(ctx, th.ID, p.ItemID)
-		if errors.Is(err, errNotFound) || (err == nil && protocol.Hidden(it.Item.ItemType())) {
-			return nil, notFound("item")
-		}
-		if err != nil {
-			return nil, err
-		}
-		um, ok := it.Item.(*protocol.UserMessageItem)
-		if !ok {
-			return nil, protocol.BadRequest("params.item_id must name a user message")
-		}
-		if err := st.deleteItemsAfter(ctx, th.ID, it.Seq); err != nil {
-			return nil, err
-		}
-		if t.history, err = s.history(ctx, st, th.ID, um.ID); err != nil {
-			return nil, err
-		}
-		t.input, t.retry = um, true
-	case *protocol.AddClientToolOutputParams:
-		th, err := s.openThread(ctx, st, owner, p.ThreadID)
-		if err != nil {
-			return nil, err
-		}
-		t.thread = th
-		recent, err := st.recentItems(ctx, th.ID, 1)
-		if err != nil {
-			return nil, err
-		}
-		var call *protocol.ClientToolCallItem
-		if len(recent) == 1 {
-			call, _ = recent[0].Item.(*protocol.ClientToolCallItem)
-		}
-		if call == nil || call.Status == "completed" {
-			return nil, protocol.Errorf(http.StatusConflict, "no_pending_tool_call", "the thread has no pending client tool call")
-		}
-		call.Status, call.Output = "completed", p.Result
-		if err := st.saveItem(ctx, th.ID, call, now); err != nil {
-			return nil, err
-		}
-		if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
-			return nil, err
-		}
-	case *protocol.CustomActionParams:
-		th, err := s.openThread(ctx, st, owner, p.ThreadID)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := s.responder.(responder.ActionHandler); !ok {
-			return nil, unsupported(c.req.Type)
-		}
-		if p.ItemID != "" {
-			if _, err := st.getItem(ctx, th.ID, p.ItemID); err != nil {
-				if errors.Is(err, errNotFound) {
-					return nil, notFound("item")
-				}
-				return nil, err
-			}
-		}
-		t.thread, t.action = th, p
-		var err2 error
-		if t.history, err2 = s.history(ctx, st, th.ID, ""); err2 != nil {
-			return nil, err2
-		}
-	case *protocol.ThreadIDParams: // threads.add_structured_input
-		if _, err := st.getThread(ctx, owner, p.ThreadID); err != nil {
-			return nil, err
-		}
-		return nil, unsupported(c.req.Type)
-	default:
-		return nil, unsupported(c.req.Type)
-	}
-	if t.user != nil {
-		if !t.created {
-			if err := st.addItem(ctx, t.thread.ID, t.user, now, pageJSON(c.page)); err != nil {
-				return nil, err
-			}
-		}
-		t.input = t.user
-	}
 	if t.page.Empty() {
 		m := t.thread.Metadata
 		t.page = responder.PageContext{URL: m.URL, Title: m.Title, Course: m.Course, Stage: m.Stage, Lesson: m.Lesson}
+	}
+	s.stream(w, r, st, c, t)
+}
+
+// startThread prepares threads.create: the thread and the user's message
+// are stored in one transaction.
+func (s *server) startThread(ctx context.Context, st *storage, c *call, p *protocol.ThreadCreateParams) (*turn, error) {
+	if err := s.checkInput(p.Input); err != nil {
+		return nil, err
+	}
+	if len(p.Input.Attachments) > 0 {
+		return nil, unsupported("attachments")
+	}
+	now := s.now()
+	t := &turn{page: c.page, created: true}
+	t.thread = &threadRow{
+		ID: protocol.NewID("thr"), Owner: c.user.ID, CreatedAt: now.UnixMilli(), LastActivityAt: now.UnixMilli(),
+		Status: protocol.Status{Type: protocol.StatusActive},
+		Metadata: ThreadMetadata{Course: c.page.Course, Stage: c.page.Stage, Lesson: c.page.Lesson,
+			URL: c.page.URL, Title: c.page.Title},
+	}
+	t.user = s.userItem(t.thread.ID, p.Input, now)
+	if err := st.createThread(ctx, t.thread, t.user, pageJSON(c.page)); err != nil {
+		return nil, err
+	}
+	t.input = t.user
+	return t, nil
+}
+
+// addUserMessage prepares threads.add_user_message.
+func (s *server) addUserMessage(ctx context.Context, st *storage, c *call, p *protocol.AddUserMessageParams) (*turn, error) {
+	if err := s.checkInput(p.Input); err != nil {
+		return nil, err
+	}
+	th, err := s.openThread(ctx, st, c.user.ID, p.ThreadID)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Input.Attachments) > 0 {
+		return nil, unsupported("attachments")
+	}
+	now := s.now()
+	t := &turn{page: c.page, thread: th}
+	if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+		return nil, err
+	}
+	t.user = s.userItem(th.ID, p.Input, now)
+	if err := st.addItem(ctx, th.ID, t.user, now, pageJSON(c.page)); err != nil {
+		return nil, err
+	}
+	t.input = t.user
+	return t, nil
+}
+
+// retryAfterItem prepares threads.retry_after_item: the items after the
+// user message go, and the responder answers that message again.
+func (s *server) retryAfterItem(ctx context.Context, st *storage, c *call, p *protocol.RetryAfterItemParams) (*turn, error) {
+	th, err := s.openThread(ctx, st, c.user.ID, p.ThreadID)
+	if err != nil {
+		return nil, err
+	}
+	it, err := st.getItem(ctx, th.ID, p.ItemID)
+	if errors.Is(err, errNotFound) || (err == nil && protocol.Hidden(it.Item.ItemType())) {
+		return nil, notFound("item")
+	}
+	if err != nil {
+		return nil, err
+	}
+	um, ok := it.Item.(*protocol.UserMessageItem)
+	if !ok {
+		return nil, protocol.BadRequest("params.item_id must name a user message")
+	}
+	if err := st.deleteItemsAfter(ctx, th.ID, it.Seq); err != nil {
+		return nil, err
+	}
+	t := &turn{page: c.page, thread: th, input: um, retry: true}
+	if t.history, err = s.history(ctx, st, th.ID, um.ID); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// addClientToolOutput prepares threads.add_client_tool_output: the newest
+// item must be a pending client tool call, which the output completes.
+func (s *server) addClientToolOutput(ctx context.Context, st *storage, c *call, p *protocol.AddClientToolOutputParams) (*turn, error) {
+	th, err := s.openThread(ctx, st, c.user.ID, p.ThreadID)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := st.recentItems(ctx, th.ID, 1)
+	if err != nil {
+		return nil, err
+	}
+	var call *protocol.ClientToolCallItem
+	if len(recent) == 1 {
+		call, _ = recent[0].Item.(*protocol.ClientToolCallItem)
+	}
+	if call == nil || call.Status == "completed" {
+		return nil, apierror.New(http.StatusConflict, "no_pending_tool_call", "the thread has no pending client tool call")
+	}
+	call.Status, call.Output = "completed", p.Result
+	if err := st.saveItem(ctx, th.ID, call, s.now()); err != nil {
+		return nil, err
+	}
+	t := &turn{page: c.page, thread: th}
+	if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// customAction prepares threads.custom_action, for responders that handle
+// widget actions.
+func (s *server) customAction(ctx context.Context, st *storage, c *call, p *protocol.CustomActionParams) (*turn, error) {
+	th, err := s.openThread(ctx, st, c.user.ID, p.ThreadID)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := s.responder.(responder.ActionHandler); !ok {
+		return nil, unsupported(c.req.Type)
+	}
+	if p.ItemID != "" {
+		if _, err := st.getItem(ctx, th.ID, p.ItemID); err != nil {
+			if errors.Is(err, errNotFound) {
+				return nil, notFound("item")
+			}
+			return nil, err
+		}
+	}
+	t := &turn{page: c.page, thread: th, action: p}
+	if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -203,7 +204,7 @@ func (s *server) openThread(ctx context.Context, st *storage, owner, id string) 
 		return nil, err
 	}
 	if th.Status.Type == protocol.StatusLocked || th.Status.Type == protocol.StatusClosed {
-		return nil, protocol.Errorf(http.StatusConflict, "thread_"+th.Status.Type, "the thread is %s", th.Status.Type)
+		return nil, apierror.New(http.StatusConflict, "thread_"+th.Status.Type, "the thread is "+th.Status.Type)
 	}
 	return th, nil
 }
@@ -345,7 +346,8 @@ func (ss *session) Emit(ev protocol.Event) error {
 			return err
 		}
 		delete(ss.pending, e.Item.ItemID())
-		// Hidden items are stored for the model, never streamed (§5.1).
+		// Hidden items are stored for the model, never streamed (ChatKit
+		// protocol: hidden_context_item and sdk_hidden_context).
 		send = !protocol.Hidden(e.Item.ItemType())
 	case protocol.ItemReplaced:
 		if e.Item == nil || e.Item.ItemID() == "" {
@@ -495,7 +497,8 @@ func (ss *session) finish(reqCtx context.Context, err error) {
 }
 
 // savePartial stores pending assistant messages that have text, then a
-// hidden note so the next turn does not resume the old answer (§1.7).
+// hidden note so the next turn does not resume the old answer, as the
+// ChatKit reference server does when a stream is cancelled.
 func (ss *session) savePartial(now time.Time, announce bool) {
 	saved := 0
 	for _, id := range ss.order {

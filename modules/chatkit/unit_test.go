@@ -14,22 +14,6 @@ import (
 	"github.com/intellistack/intellistack/modules/store"
 )
 
-func TestTopLevelType(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"type":"threads.create","params":{}}`:                    "threads.create",
-		`{"params":{"type":"nested"},"type":"items.list"}`:         "items.list",
-		`{"params":{"input":{"content":[{"type":"input_text"}]}}}`: "",
-		`{"type":5}`:                                 "",
-		`[{"type":"threads.create"}]`:                "",
-		`{"params":{"a":"unterminated`:               "",
-		` {"metadata":null, "type" : "threads.list"`: "threads.list",
-	} {
-		if got := topLevelType([]byte(in)); got != want {
-			t.Errorf("topLevelType(%s) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestCapBytes(t *testing.T) {
 	if got := capBytes("héllo", 2); got != "h" {
 		t.Fatalf("%q", got)

@@ -3,7 +3,6 @@ package chatkit
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/identity"
+	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/store"
 )
@@ -23,8 +24,8 @@ func init() {
 
 // Usage answers GET requests with the chat usage per user per UTC day
 // (messages, replies, errors, cancelled replies, average time to first
-// token and reply time), for admins only: {http.auth.user.role} must
-// include AdminRole, else 403 (401 without a user).
+// token and reply time), for admins only: the request's identity must hold
+// AdminRole among its roles, else 403 (401 without a user).
 //
 //	GET <path>?from=2026-01-01&to=2026-01-31&user=<id>
 //	→ {"from":"…","to":"…","data":[{"user","day","messages",…}]}
@@ -36,6 +37,8 @@ func init() {
 //	}
 type Usage struct {
 	// AdminRole is the role allowed to read usage. Default: admin.
+	//
+	//	admin_role <role>
 	AdminRole string `json:"admin_role,omitempty"`
 
 	app    *store.App
@@ -76,16 +79,16 @@ const maxUsageRows = 10000
 func (u *Usage) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeProtocolError(w, protocol.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use GET"))
+		apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "use GET").Write(w)
 		return nil
 	}
-	user, ok := userFromRequest(r)
+	id, ok := identity.FromRequest(r)
 	if !ok {
-		writeProtocolError(w, protocol.Errorf(http.StatusUnauthorized, "unauthenticated", "sign in first"))
+		apierror.New(http.StatusUnauthorized, "unauthenticated", "sign in first").Write(w)
 		return nil
 	}
-	if !hasRole(user.Role, u.AdminRole) {
-		writeProtocolError(w, protocol.Errorf(http.StatusForbidden, "forbidden", "usage is for admins only"))
+	if !id.HasRole(u.AdminRole) {
+		apierror.New(http.StatusForbidden, "forbidden", "usage is for admins only").Write(w)
 		return nil
 	}
 	q := r.URL.Query()
@@ -97,7 +100,7 @@ func (u *Usage) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}{{"from", &from}, {"to", &to}} {
 		if v := q.Get(p.key); v != "" {
 			if _, err := time.Parse(time.DateOnly, v); err != nil {
-				writeProtocolError(w, protocol.BadRequest("%s must be a date like 2026-01-31", p.key))
+				protocol.BadRequest("%s must be a date like 2026-01-31", p.key).Write(w)
 				return nil
 			}
 			*p.dst = v
@@ -107,7 +110,7 @@ func (u *Usage) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			writeProtocolError(w, protocol.BadRequest("limit must be a positive integer"))
+			protocol.BadRequest("limit must be a positive integer").Write(w)
 			return nil
 		}
 		limit = min(n, maxUsageRows)
@@ -122,31 +125,21 @@ func (u *Usage) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		}
 	}
 	if err != nil {
-		writeProtocolError(w, protocol.Errorf(http.StatusServiceUnavailable, "unavailable", "the database is not available"))
+		apierror.New(http.StatusServiceUnavailable, "unavailable", "the database is not available").Write(w)
 		return nil
 	}
 	rows, err := (&storage{db: db}).usage(r.Context(), q.Get("user"), from, to, limit)
 	if err != nil {
 		u.logger.Error("reading usage", zap.Error(err))
-		writeProtocolError(w, protocol.Errorf(http.StatusInternalServerError, "internal", "internal error"))
+		apierror.New(http.StatusInternalServerError, "internal", "internal error").Write(w)
 		return nil
 	}
-	return writeJSON(w, struct {
+	apierror.JSON(w, http.StatusOK, struct {
 		From string     `json:"from"`
 		To   string     `json:"to"`
 		Data []UsageRow `json:"data"`
 	}{from, to, rows})
-}
-
-// hasRole reports whether a role value (one role, or several separated by
-// commas or spaces) includes want.
-func hasRole(roles, want string) bool {
-	for _, r := range strings.FieldsFunc(roles, func(c rune) bool { return c == ',' || c == ' ' }) {
-		if r == want {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 func parseUsage(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -81,25 +81,69 @@ func TestApplyUpdate(t *testing.T) {
 	}
 }
 
+// testOps parses every operation the tests use.
+func testOps(op string) (ParamsParser, bool) {
+	parsers := map[string]ParamsParser{
+		OpThreadsList:   func(p *Params) (any, error) { return p.ListThreads() },
+		OpThreadsCreate: func(p *Params) (any, error) { return p.ThreadCreate() },
+	}
+	parse, ok := parsers[op]
+	return parse, ok
+}
+
 func TestParseRequestDefaults(t *testing.T) {
-	req, err := ParseRequest([]byte(`{"type":"threads.list","params":{"limit":null}}`), Limits{})
+	t.Parallel()
+	req, err := ParseRequest([]byte(`{"type":"threads.list","params":{"limit":null}}`), testOps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := req.Params.(*ListParams); p.Order != "desc" || p.Limit != 0 {
 		t.Fatalf("%+v", p)
 	}
-	req, err = ParseRequest([]byte(`{"type":"threads.create","params":{"input":{"content":[{"type":"input_tag","id":"e","text":"@x","interactive":true}],"quoted_text":null}}}`), Limits{MaxInputBytes: 100})
+	req, err = ParseRequest([]byte(`{"type":"threads.create","params":{"input":{"content":[{"type":"input_tag","id":"e","text":"@x","interactive":true}],"quoted_text":null}}}`), testOps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := req.Params.(*ThreadCreateParams).Input
-	if in.Attachments == nil || !in.Content[0].Interactive || in.Content[0].ID != "e" {
+	if in.Attachments == nil || !in.Content[0].Interactive || in.Content[0].ID != "e" || in.Size() != len("e")+len("@x") {
 		t.Fatalf("%+v", in)
 	}
-	for _, op := range Operations {
-		if IsStreaming(op) && !strings.HasPrefix(op, "threads.") {
-			t.Errorf("%s streams", op)
+}
+
+// TestParseRequestIsStrict: what encoding/json would resolve silently (a
+// repeated key, a key in another case) is refused, at every depth; unknown
+// keys only at the top level.
+func TestParseRequestIsStrict(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"TYPE":"threads.list","params":{}}`,
+		`{"type":"threads.list","Type":"threads.create","params":{}}`,
+		`{"type":"threads.list","type":"threads.create","params":{}}`,
+		`{"type":"threads.list","\u0074ype":"threads.list","params":{}}`,
+		`{"type":"threads.list","params":{},"extra":1}`,
+		`{"type":"threads.list","params":{"Limit":1}}`,
+		`{"type":"threads.list","params":{"limit":1,"limit":2}}`,
+		`{"type":"threads.list","params":{},"metadata":{"a":{"b":1,"b":2}}}`,
+		`{"type":"threads.list","params":{},"metadata":{"Page":{}}}`,
+		`{"type":"threads.list","params":{},"metadata":{"page":{"Title":"x"}}}`,
+		`{"type":"threads.create","params":{"input":{"Content":[],"content":[]}}}`,
+		`{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","TEXT":"x","text":"y"}]}}}`,
+		`{"type":"threads.list","params":{}}{}`,
+		`{"type":"threads.list","params":{}`,
+	} {
+		if _, err := ParseRequest([]byte(body), testOps); err == nil {
+			t.Errorf("accepted %s", body)
+		} else if !strings.HasPrefix(err.Error(), "invalid_request: ") {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	for _, body := range []string{
+		`{"type":"threads.list","params":{"extra":1,"EXTRA":2}}`,
+		`{"type":"threads.list","params":{},"metadata":{"anything":{"Nested":1,"nested":2}}}`,
+		`{"type":"threads.list","params":{"extra":1e400},"metadata":{"n":1e400}}`,
+	} {
+		if _, err := ParseRequest([]byte(body), testOps); err != nil {
+			t.Errorf("refused %s: %v", body, err)
 		}
 	}
 }

@@ -22,7 +22,7 @@ func (r *recStream) ThreadID() string          { return "thr_1" }
 func (r *recStream) SetTitle(string)           {}
 
 // TestMessageWriterSequence pins the reference event sequence of a
-// streamed assistant message (protocol notes §7.2).
+// streamed assistant message, as the ChatKit reference server emits it.
 func TestMessageWriterSequence(t *testing.T) {
 	s := &recStream{}
 	m, err := StartMessage(s)

@@ -14,6 +14,7 @@ package responder
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
@@ -52,23 +53,42 @@ type Request struct {
 	Locale string
 }
 
-// User is the authenticated identity, from {http.auth.user.*}.
+// User is the authenticated identity, as the authentication handler in
+// front of chatkit established it (a validated token's claims, never the
+// client's say).
 type User struct {
-	ID    string
-	Email string
-	Role  string
-	// Claims looks up any other {http.auth.user.<key>} the authentication
-	// handler set (for example stage or email_verified); nil means none.
-	Claims func(key string) (string, bool)
+	ID            string
+	Email         string
+	EmailVerified bool
+	// Roles are the user's roles, in the credential's order, without
+	// duplicates.
+	Roles []string
+	// Role is Roles joined by ",".
+	//
+	// Deprecated: use Roles or HasRole; kept while modules/tutor reads it.
+	Role string
+	// Claims looks up a custom claim the authentication handler passed on
+	// (for example a token's stage claim); nil means none.
+	Claims func(name string) (string, bool)
 }
 
-// Claim returns the identity value the authentication handler set under
-// key, such as a token's stage claim exposed by bearer_jwt.
-func (u User) Claim(key string) (string, bool) {
+// HasRole reports whether the user holds at least one of roles.
+func (u User) HasRole(roles ...string) bool {
+	for _, r := range roles {
+		if slices.Contains(u.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Claim returns a custom claim as a string (a JSON string unquoted, any
+// other value as its JSON text); ok is false when it is absent.
+func (u User) Claim(name string) (string, bool) {
 	if u.Claims == nil {
 		return "", false
 	}
-	return u.Claims(key)
+	return u.Claims(name)
 }
 
 // PageContext is the page the student is on, from request metadata or

@@ -1,0 +1,4 @@
+package chatkit
+
+// TrickleBody is trickleBody for the tests that run Caddy.
+var TrickleBody = trickleBody
