@@ -19,6 +19,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/intellistack/intellistack/identity/roles"
 )
 
 // varName is the caddyhttp request variable holding the *Identity. Variables
@@ -74,41 +76,14 @@ func (id *Identity) Claim(name string) (string, bool) {
 }
 
 // ParseRoles reads a role claim in any of the shapes issuers use: a JSON
-// array of strings, or one string holding a single role or several separated
-// by commas and/or white space. Anything else (numbers, objects) yields no
-// roles: a malformed claim never grants one.
-func ParseRoles(raw json.RawMessage) []string {
-	if len(raw) == 0 {
-		return nil
-	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
-		var out []string
-		for _, s := range list {
-			out = appendRoles(out, s)
-		}
-		return out
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return SplitRoles(s)
-	}
-	return nil
-}
+// array of strings, or one string holding a single role or several
+// separated by commas and/or white space. Anything else (numbers, objects)
+// yields no roles: a malformed claim never grants one. (The parser lives
+// in identity/roles, so that Caddy-free code shares it.)
+func ParseRoles(raw json.RawMessage) []string { return roles.Parse(raw) }
 
 // SplitRoles splits a role string on commas and white space.
-func SplitRoles(s string) []string {
-	return appendRoles(nil, s)
-}
-
-func appendRoles(out []string, s string) []string {
-	for _, r := range strings.FieldsFunc(s, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r' }) {
-		if !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func SplitRoles(s string) []string { return roles.Split(s) }
 
 // Set records the identity for the rest of the request's handlers.
 func Set(r *http.Request, id *Identity) {

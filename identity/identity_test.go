@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseRoles(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		raw  string
 		want []string
@@ -31,6 +32,7 @@ func TestParseRoles(t *testing.T) {
 }
 
 func TestHasRoleAndClaim(t *testing.T) {
+	t.Parallel()
 	id := &Identity{ID: "u1", Roles: []string{"student", "instructor"}, Claims: map[string]json.RawMessage{
 		"stage": json.RawMessage(`3`), "course": json.RawMessage(`"python-101"`), "none": json.RawMessage(`null`),
 	}}
