@@ -118,6 +118,7 @@ func threadOf(t *testing.T, evs []map[string]any) string {
 const hiBody = `{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"Hi there"}],"quoted_text":"","attachments":[],"inference_options":{}}}}`
 
 func TestMalformedRequests(t *testing.T) {
+	t.Parallel()
 	db := testutil.OpenDatabase(t, "sqlite")
 	h := testHandler(t, db, &Echo{}, nil, func(h *Handler) { h.MaxRequestBody = 4096; h.MaxInputBytes = 100 })
 	cases := []struct {
@@ -279,7 +280,9 @@ func allItems(t *testing.T, db *store.DB, thread string) []itemRow {
 }
 
 func TestPageContextReachesResponderAndIsStored(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		rr := &recordingResponder{deltas: []string{"ok"}}
 		h := testHandler(t, db, rr, nil, func(h *Handler) { h.MaxSelectionBytes = 10 })
 		body := `{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","text":"Explain"}],"attachments":[],"inference_options":{}}},
@@ -337,7 +340,9 @@ func mustJSON(v any) string {
 // context ends, the partial answer is stored with the hidden note, and the
 // note never reaches items.list.
 func TestCancellation(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		rr := &recordingResponder{deltas: []string{"Partial ", "answer", " never sent"}, blockAt: 2,
 			started: make(chan struct{}), stopped: make(chan error, 1)}
 		srv := httptest.NewServer(testHandler(t, db, rr, nil, nil))
@@ -427,6 +432,7 @@ func readFrames(r io.Reader) func() (map[string]any, error) {
 // TestMaxStreamDuration: a responder that never finishes is stopped; the
 // client gets the partial item as done and a retryable error event.
 func TestMaxStreamDuration(t *testing.T) {
+	t.Parallel()
 	db := testutil.OpenDatabase(t, "sqlite")
 	rr := &recordingResponder{deltas: []string{"slow ", "thinking"}, blockAt: 2, started: make(chan struct{})}
 	h := testHandler(t, db, rr, nil, func(h *Handler) { h.MaxStreamDuration = caddy.Duration(200 * time.Millisecond) })
@@ -449,6 +455,7 @@ func TestMaxStreamDuration(t *testing.T) {
 // TestResponderError: pending items are removed, then an error event; a
 // user-facing error keeps its message, any other is stream.error.
 func TestResponderError(t *testing.T) {
+	t.Parallel()
 	db := testutil.OpenDatabase(t, "sqlite")
 	for _, tc := range []struct {
 		err  error
@@ -481,7 +488,9 @@ func TestResponderError(t *testing.T) {
 // TestUsageAndRetention: per-user daily counters (injected clock) and the
 // retention sweep by last activity.
 func TestUsageAndRetention(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		clock := &fakeClock{t: time.Date(2026, 3, 1, 23, 59, 0, 0, time.UTC)}
 		h := testHandler(t, db, &Echo{}, clock, nil)
 		evs := frames(t, post(t, h, "u1", hiBody).Body.String())

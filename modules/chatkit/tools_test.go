@@ -46,7 +46,9 @@ func (tr *toolResponder) HandleAction(ctx context.Context, req *responder.Reques
 }
 
 func TestClientToolRoundTripAndActions(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		tr := &toolResponder{}
 		h := testHandler(t, db, tr, nil, nil)
 		evs := frames(t, post(t, h, "u1", hiBody).Body.String())

@@ -17,6 +17,7 @@ import (
 // thread are answered one after the other, so each reply follows its own
 // question in the stored order.
 func TestConcurrentTurnsDoNotInterleave(t *testing.T) {
+	t.Parallel()
 	db := testutil.OpenDatabase(t, "sqlite")
 	h := testHandler(t, db, &Echo{Delay: caddy.Duration(5 * time.Millisecond)}, nil, nil)
 	thread := threadOf(t, frames(t, post(t, h, "u1", hiBody).Body.String()))
@@ -46,6 +47,7 @@ func TestConcurrentTurnsDoNotInterleave(t *testing.T) {
 // TestLockedThreadRefusesMessages: locked and closed are enforced by the
 // server (the client only greys out the composer).
 func TestLockedThreadRefusesMessages(t *testing.T) {
+	t.Parallel()
 	db := testutil.OpenDatabase(t, "sqlite")
 	h := testHandler(t, db, &Echo{}, nil, nil)
 	thread := threadOf(t, frames(t, post(t, h, "u1", hiBody).Body.String()))
@@ -64,6 +66,7 @@ func TestLockedThreadRefusesMessages(t *testing.T) {
 }
 
 func TestValidateRejectsNegativeLimits(t *testing.T) {
+	t.Parallel()
 	for _, h := range []*Handler{{MaxInputBytes: -1}, {MaxStreamDuration: -1}, {Retention: -1}} {
 		if err := h.Validate(); err == nil {
 			t.Errorf("accepted %+v", h)

@@ -15,6 +15,7 @@ import (
 )
 
 func TestCapBytes(t *testing.T) {
+	t.Parallel()
 	if got := capBytes("héllo", 2); got != "h" {
 		t.Fatalf("%q", got)
 	}
@@ -27,7 +28,9 @@ func TestCapBytes(t *testing.T) {
 // following `after` yields every element exactly once in order, and
 // `after` is present iff has_more.
 func TestPaginationProperty(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		ctx := context.Background()
 		st := &storage{db: db}
 		rng := rand.New(rand.NewSource(7))

@@ -9,6 +9,7 @@ import (
 )
 
 func TestSerializationOmitsNullsAndKeepsLists(t *testing.T) {
+	t.Parallel()
 	ts := NewTime(time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.FixedZone("x", 3600)))
 	cases := []struct {
 		v    any
@@ -47,6 +48,7 @@ func TestSerializationOmitsNullsAndKeepsLists(t *testing.T) {
 }
 
 func TestDecodeItemRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{
 		`{"type":"user_message","id":"msg_1","thread_id":"thr_1","created_at":"2026-01-02T02:04:05.123Z","content":[{"type":"input_text","text":"hi"}],"attachments":[],"inference_options":{}}`,
 		`{"type":"assistant_message","id":"m","thread_id":"t","created_at":"2026-01-02T02:04:05.123Z","content":[{"type":"output_text","text":"x","annotations":[{"type":"annotation","source":{"type":"url","title":"T","url":"https://x"}}]}]}`,
@@ -67,6 +69,7 @@ func TestDecodeItemRoundTrip(t *testing.T) {
 }
 
 func TestApplyUpdate(t *testing.T) {
+	t.Parallel()
 	m := &AssistantMessageItem{}
 	ApplyUpdate(m, TextDelta{ContentIndex: 1, Delta: "b"}) // pads index 0
 	ApplyUpdate(m, TextDelta{ContentIndex: 1, Delta: "c"})
@@ -149,6 +152,7 @@ func TestParseRequestIsStrict(t *testing.T) {
 }
 
 func TestSSEFraming(t *testing.T) {
+	t.Parallel()
 	w := httptest.NewRecorder()
 	s, err := StartSSE(w)
 	if err != nil {

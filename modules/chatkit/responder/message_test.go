@@ -24,6 +24,7 @@ func (r *recStream) SetTitle(string)           {}
 // TestMessageWriterSequence pins the reference event sequence of a
 // streamed assistant message, as the ChatKit reference server emits it.
 func TestMessageWriterSequence(t *testing.T) {
+	t.Parallel()
 	s := &recStream{}
 	m, err := StartMessage(s)
 	if err != nil {
