@@ -9,6 +9,7 @@ import (
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	var tu Tutor
 	err := tu.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`tutor {
 		model openai {
@@ -48,6 +49,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 }
 
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{
 		"tutor extra",
 		"tutor {\n model\n}",

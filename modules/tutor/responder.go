@@ -4,6 +4,19 @@
 // streams a guiding answer from any OpenAI-compatible model, cites its
 // sources, and degrades to a labelled retrieval-only mode when no model is
 // configured or reachable.
+//
+// Who asks comes from the typed identity the authentication handler
+// recorded (package identity), as chatkit passes it on: the roles as a list
+// (staff_roles), the stage from the token's stage claim.
+//
+// # Errors
+//
+// The tutor writes no HTTP response of its own, so nothing of it reaches
+// Caddy's handle_errors: chatkit has answered 200 and is streaming when the
+// tutor runs. A model that breaks off after text has streamed ends the turn
+// with a retryable ChatKit error event (a responder.UserError); an
+// unreachable model or retriever gives a degraded answer with a notice,
+// not an error. Configuration errors fail the config load.
 package tutor
 
 import (
@@ -16,6 +29,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/identity"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 	"github.com/intellistack/intellistack/modules/tutor/engine"
@@ -56,7 +70,8 @@ type Tutor struct {
 	// Default: 1.
 	DefaultStage int `json:"default_stage,omitempty"`
 
-	// StaffRoles see every stage. Default: instructor admin.
+	// StaffRoles see every stage: a user holding any of them (whatever
+	// other roles the token lists) is staff. Default: instructor admin.
 	StaffRoles []string `json:"staff_roles,omitempty"`
 
 	// PromptFile overrides the embedded Socratic prompt (a Go text/template
@@ -152,8 +167,13 @@ func (t *Tutor) Respond(ctx context.Context, req *responder.Request, s responder
 	}
 	// From the validated token (bearer_jwt's claim), never from the client.
 	stage, _ := req.User.Claim(claim)
+	// The roles as a list, parsed as every module parses them (package
+	// identity). TODO(chatkit): read req.User.Roles once responder.User
+	// carries the typed identity's list; until then its Role is that list
+	// joined with ",", which SplitRoles reverses.
+	roles := identity.SplitRoles(req.User.Role)
 	turn := engine.Turn{
-		Asker:   engine.Asker{UserID: req.User.ID, Role: req.User.Role, Stage: stage},
+		Asker:   engine.Asker{UserID: req.User.ID, Roles: roles, Stage: stage},
 		Message: req.Input.Text(),
 		Course:  t.Course,
 		Page: prompt.Page{

@@ -72,17 +72,22 @@ func newEngine(m model.Model, r retrieval.Retriever) *Engine {
 }
 
 func TestMaxStage(t *testing.T) {
+	t.Parallel()
 	e := &Engine{}
 	for _, tc := range []struct {
 		a    Asker
 		want int
 	}{
-		{Asker{Role: "student", Stage: "2"}, 2},
-		{Asker{Role: "student"}, 1},
-		{Asker{Role: "student", Stage: "-3"}, 1},
-		{Asker{Role: "student", Stage: "two"}, 1},
-		{Asker{Role: "instructor"}, retrieval.AllStages},
-		{Asker{Role: "admin", Stage: "1"}, retrieval.AllStages},
+		{Asker{Roles: []string{"student"}, Stage: "2"}, 2},
+		{Asker{Roles: []string{"student"}}, 1},
+		{Asker{Roles: []string{"student"}, Stage: "-3"}, 1},
+		{Asker{Roles: []string{"student"}, Stage: "two"}, 1},
+		{Asker{Roles: []string{"instructor"}}, retrieval.AllStages},
+		{Asker{Roles: []string{"admin"}, Stage: "1"}, retrieval.AllStages},
+		{Asker{Roles: []string{"student", "instructor"}, Stage: "1"}, retrieval.AllStages},
+		{Asker{Roles: []string{"student", "teacher"}, Stage: "2"}, 2},
+		{Asker{Stage: "3"}, 3},
+		{Asker{Role: "student,instructor", Stage: "1"}, retrieval.AllStages}, // the deprecated string, read as a list
 	} {
 		if got := e.MaxStage(tc.a); got != tc.want {
 			t.Errorf("MaxStage(%+v) = %d, want %d", tc.a, got, tc.want)
@@ -91,10 +96,11 @@ func TestMaxStage(t *testing.T) {
 }
 
 func TestAnswerWithCitations(t *testing.T) {
+	t.Parallel()
 	m := &scriptedModel{deltas: []string{"What does ", "[1] say about the stop value?"}}
 	r := &fixedRetriever{passages: sample}
 	var out recorder
-	err := newEngine(m, r).Respond(context.Background(), Turn{Asker: Asker{Role: "student", Stage: "2"}, Message: "why does range stop early?"}, &out)
+	err := newEngine(m, r).Respond(context.Background(), Turn{Asker: Asker{Roles: []string{"student"}, Stage: "2"}, Message: "why does range stop early?"}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +120,7 @@ func TestAnswerWithCitations(t *testing.T) {
 }
 
 func TestDegradedModes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		model     model.Model
@@ -131,12 +138,13 @@ func TestDegradedModes(t *testing.T) {
 			want: []string{"delta:Half an", "fail:true:" + MessageModelBrokeOff}, notWant: []string{"source:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var out recorder
 			e := newEngine(tc.model, tc.retriever)
 			if tc.model == nil {
 				e.Model = nil
 			}
-			if err := e.Respond(context.Background(), Turn{Asker: Asker{Role: "student", Stage: "2"}, Message: "range?"}, &out); err != nil {
+			if err := e.Respond(context.Background(), Turn{Asker: Asker{Roles: []string{"student"}, Stage: "2"}, Message: "range?"}, &out); err != nil {
 				t.Fatal(err)
 			}
 			for _, w := range tc.want {
@@ -154,12 +162,13 @@ func TestDegradedModes(t *testing.T) {
 }
 
 func TestCancelledTurnReturnsContextError(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &scriptedModel{deltas: []string{"partial"}, err: context.Canceled}
 	var out recorder
 	e := newEngine(m, nil)
 	cancel()
-	if err := e.Respond(ctx, Turn{Asker: Asker{Role: "student"}, Message: "x"}, &out); !errors.Is(err, context.Canceled) {
+	if err := e.Respond(ctx, Turn{Asker: Asker{Roles: []string{"student"}}, Message: "x"}, &out); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -51,6 +51,7 @@ func loadQuestions(t *testing.T) []labelled {
 // three distinct lessons for at least 90% of the questions (asked as a
 // member of staff, who sees every stage).
 func TestRetrievalQualityTop3(t *testing.T) {
+	t.Parallel()
 	ix := loadSampleCourse(t)
 	questions := loadQuestions(t)
 	hits := 0
@@ -84,6 +85,7 @@ func TestRetrievalQualityTop3(t *testing.T) {
 // A student on stage 2 never gets a passage of stage 3 or 4, even for a
 // question that only later stages answer, and even with a huge limit.
 func TestStageRestrictionInsideTheQuery(t *testing.T) {
+	t.Parallel()
 	ix := loadSampleCourse(t)
 	for _, q := range loadQuestions(t) {
 		got, err := ix.Retrieve(context.Background(), retrieval.Query{Text: q.question, MaxStage: 2, Limit: 1000})
@@ -111,6 +113,7 @@ func TestStageRestrictionInsideTheQuery(t *testing.T) {
 }
 
 func TestTokenize(t *testing.T) {
+	t.Parallel()
 	got := strings.Join(tokenize("How do the Loops use range()? Dictionaries, classes & boxes!"), " ")
 	want := "loop range dictionary class box"
 	if got != want {

@@ -22,6 +22,7 @@ func collect(t *testing.T, c *client, ctx context.Context) (string, error) {
 }
 
 func TestStreamAgainstOpenAIWireFormat(t *testing.T) {
+	t.Parallel()
 	fake := fakeopenai.New()
 	defer fake.Close()
 	temp := 0.3
@@ -41,6 +42,7 @@ func TestStreamAgainstOpenAIWireFormat(t *testing.T) {
 }
 
 func TestStreamFailures(t *testing.T) {
+	t.Parallel()
 	fake := fakeopenai.New()
 	defer fake.Close()
 	c := newClient(clientConfig{BaseURL: fake.BaseURL(), APIKey: "sk-secret-key", Model: "m", FirstToken: 300 * time.Millisecond})
@@ -77,6 +79,7 @@ func TestStreamFailures(t *testing.T) {
 }
 
 func TestUnreachableServer(t *testing.T) {
+	t.Parallel()
 	c := newClient(clientConfig{BaseURL: "http://127.0.0.1:1/v1", APIKey: "k", Model: "m"})
 	_, err := collect(t, c, context.Background())
 	if !errors.Is(err, model.ErrUnavailable) {

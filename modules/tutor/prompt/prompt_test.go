@@ -11,6 +11,7 @@ import (
 )
 
 func TestBuildContainsEverything(t *testing.T) {
+	t.Parallel()
 	b, err := NewBuilder("")
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,7 @@ func TestBuildContainsEverything(t *testing.T) {
 }
 
 func TestHistoryKeepsRecentTurnsWithinBudget(t *testing.T) {
+	t.Parallel()
 	b, _ := NewBuilder("")
 	b.Budget = 600
 	var history []Turn
@@ -62,6 +64,7 @@ func TestHistoryKeepsRecentTurnsWithinBudget(t *testing.T) {
 }
 
 func TestOperatorPromptFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "p.tmpl")
 	os.WriteFile(path, []byte("Custom tutor for {{.Course}}."), 0o600)
 	b, err := NewBuilder(path)
@@ -82,6 +85,7 @@ func TestOperatorPromptFile(t *testing.T) {
 }
 
 func TestRetrievalOnlyAnswer(t *testing.T) {
+	t.Parallel()
 	got := RetrievalOnlyAnswer([]retrieval.Passage{{LessonTitle: "Loops", Heading: "break and continue", Text: "break leaves the loop"}}, "no model configured")
 	for _, want := range []string{"retrieval-only mode", "no model configured", "Loops — break and continue", "> break leaves the loop", "Guiding question"} {
 		if !strings.Contains(got, want) {

@@ -80,6 +80,7 @@ func questions(t *testing.T) []string {
 // A stage-2 student never gets a stage-3 or stage-4 passage, and the
 // restriction travels inside the Qdrant query as a filter.
 func TestStageFilterInsideQdrantQuery(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	ctx := context.Background()
 	for _, q := range questions(t) {
@@ -117,6 +118,7 @@ func TestStageFilterInsideQdrantQuery(t *testing.T) {
 // Outages of Qdrant or of the embeddings endpoint are ErrUnavailable, so the
 // tutor answers without retrieval instead of failing.
 func TestOutagesAreUnavailable(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	ctx := context.Background()
 	fx.qdrant.SetDown(true)
@@ -136,6 +138,7 @@ func TestOutagesAreUnavailable(t *testing.T) {
 
 // `intellistack index` loads the folder; running it twice overwrites.
 func TestIndexCommand(t *testing.T) {
+	t.Parallel()
 	fq, err := fakeqdrant.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +165,7 @@ func TestIndexCommand(t *testing.T) {
 }
 
 func TestUnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	var r Retriever
 	err := r.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`qdrant {
 		address qdrant:6334

@@ -7,6 +7,7 @@ import (
 )
 
 func TestLoadPassagesChunksByHeading(t *testing.T) {
+	t.Parallel()
 	fsys := fstest.MapFS{
 		"course/README.md": {Data: []byte("# Not a lesson\nNo front matter.")},
 		"course/s1/a.md":   {Data: []byte("---\r\ncourse: c\r\nstage: 1\r\ntitle: Alpha\r\n---\r\n\r\nIntro text.\r\n\r\n## Part one\r\nOne.\r\n```python\r\n# a comment, not a heading\r\nx = 1\r\n```\r\n## Part one\r\nAgain.\r\n")},
@@ -31,6 +32,7 @@ func TestLoadPassagesChunksByHeading(t *testing.T) {
 }
 
 func TestLoadPassagesRejectsIncompleteFrontMatter(t *testing.T) {
+	t.Parallel()
 	for name, fm := range map[string]string{
 		"no stage":  "---\ncourse: c\ntitle: T\n---\nx",
 		"no course": "---\nstage: 2\n---\nx",
