@@ -270,7 +270,7 @@ func serve(h http.Handler) string {
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func sign(key *rsa.PrivateKey, claims map[string]any) string {
-	h, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": "bench", "typ": "JWT"})
+	h, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": "bench", "typ": "at+jwt"}) // an access token (RFC 9068 §2.1)
 	c, _ := json.Marshal(claims)
 	input := b64(h) + "." + b64(c)
 	sum := sha256.Sum256([]byte(input))

@@ -70,6 +70,7 @@ func parseDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //			<field> <header-name>           # id, email, role, email_verified, scope, client_id or a claim
 //		}]
 //		allowed_algorithms     <algs...>    # default RS256; none and HS* are refused
+//		allow_any_typ                       # accept any typ header (default: at+jwt only)
 //		leeway                 <duration>   # clock skew on exp/nbf/iat, default 30s
 //		claim                  <names...>   # custom claims as {http.auth.user.<name>}
 //		refresh_interval       <duration>   # JWKS refresh, default 5m
@@ -126,11 +127,15 @@ func (p *Provider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "claim":
 				p.Claims = append(p.Claims, args...)
 			}
-		case "require_verified_email":
+		case "require_verified_email", "allow_any_typ":
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			p.RequireVerifiedEmail = true
+			if opt == "allow_any_typ" {
+				p.AllowAnyTyp = true
+			} else {
+				p.RequireVerifiedEmail = true
+			}
 		case "header_up":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -11,6 +11,7 @@ import (
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	leeway := caddy.Duration(5e9)
 	cases := []struct {
 		in   string
@@ -28,6 +29,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 				stage X-User-Stage
 			}
 			allowed_algorithms RS256 ES256
+			allow_any_typ
 			leeway 5s
 			claim stage
 			refresh_interval 10m
@@ -37,7 +39,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			Issuer: "https://learn.test", JWKSURL: "https://keys.test/jwks", Audience: []string{"api", "chat"},
 			RequireRoles: []string{"admin", "instructor"}, RequireVerifiedEmail: true, HeaderUp: true,
 			HeaderNames:       map[string]string{"id": "X-Auth-Sub", "stage": "X-User-Stage"},
-			AllowedAlgorithms: []string{"RS256", "ES256"}, Leeway: &leeway, Claims: []string{"stage"},
+			AllowedAlgorithms: []string{"RS256", "ES256"}, AllowAnyTyp: true, Leeway: &leeway, Claims: []string{"stage"},
 			RefreshInterval: caddy.Duration(6e11), MinRefreshInterval: caddy.Duration(6e10), TokenCacheSize: -1,
 		}},
 		{in: "bearer_jwt {\n issuer https://a\n header_up\n}", want: Provider{Issuer: "https://a", HeaderUp: true}},
@@ -46,6 +48,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{in: "bearer_jwt {\n issuer a\n issuer b\n}", err: "already set"},
 		{in: "bearer_jwt {\n audience\n}", err: "wrong argument count"},
 		{in: "bearer_jwt {\n require_verified_email yes\n}", err: "wrong argument count"},
+		{in: "bearer_jwt {\n allow_any_typ yes\n}", err: "wrong argument count"},
 		{in: "bearer_jwt {\n header_up {\n id\n }\n}", err: "expected <field> <header-name>"},
 		{in: "bearer_jwt {\n leeway soon\n}", err: "not a duration"},
 		{in: "bearer_jwt {\n token_cache_size -5\n}", err: "token_cache_size"},
@@ -71,6 +74,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	neg := caddy.Duration(-1)
 	long := caddy.Duration(6e11)
 	cases := []struct {
@@ -91,6 +95,7 @@ func TestValidate(t *testing.T) {
 		{Provider{Issuer: "https://a", HeaderNames: map[string]string{"stage": "X-Stage"}}, "neither"},
 		{Provider{Issuer: "https://a", Claims: []string{"stage"}, HeaderNames: map[string]string{"stage": "X Stage"}}, "not a valid header name"},
 		{Provider{Issuer: "https://a", RequireRoles: []string{"a,b"}}, "role"},
+		{Provider{Issuer: "https://a", RequireRoles: []string{"a b"}}, "role"},
 	}
 	for i, tc := range cases {
 		err := tc.p.Validate()
@@ -101,5 +106,6 @@ func TestValidate(t *testing.T) {
 }
 
 func TestAdaptGolden(t *testing.T) {
+	t.Parallel()
 	testutil.AssertAdaptGolden(t, "testdata/adapt")
 }

@@ -19,12 +19,15 @@ func init() {
 // ("not authenticated"); placed right before it (the bearer_jwt directive
 // does that), this handler sees that error, finds why the bearer_jwt
 // provider refused, and writes 401 (invalid token), 403 (role or verified
-// email missing) or 503 (no signing keys yet) with
+// email missing) or 503 (no signing keys yet) itself, with the platform's
+// error envelope (internal/apierror)
 //
-//	{"error": {"code": "invalid_token", "reason": "expired", "message": "…"}}
+//	{"error": {"code": "invalid_token", "message": "…", "reason": "expired"}}
 //
-// plus the WWW-Authenticate challenge (401/403) or Retry-After (503). Other
-// errors pass through untouched, so handle_errors still sees them.
+// plus the WWW-Authenticate challenge (401/403) or Retry-After (503), and
+// returns nil: handle_errors does not see these. Other errors (another
+// provider's 401, errors of later handlers) pass through untouched, so
+// handle_errors still sees them.
 type ErrorWriter struct {
 	logger *zap.Logger
 }

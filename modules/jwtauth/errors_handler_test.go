@@ -2,6 +2,7 @@ package jwtauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,7 @@ func requestWithVars() *http.Request {
 }
 
 func TestErrorWriter(t *testing.T) {
+	t.Parallel()
 	e := &ErrorWriter{logger: zap.NewNop()}
 	notAuthed := caddyhttp.Error(http.StatusUnauthorized, errors.New("not authenticated"))
 
@@ -33,6 +35,13 @@ func TestErrorWriter(t *testing.T) {
 	if err != nil || w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), `"reason":"role_required"`) ||
 		!strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Bearer error="insufficient_scope"`) {
 		t.Fatalf("refusal: err %v, %d %q %v", err, w.Code, w.Body.String(), w.Header())
+	}
+	var body struct {
+		Error map[string]string `json:"error"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || len(body.Error) != 3 || body.Error["code"] != "insufficient_scope" ||
+		body.Error["message"] == "" || w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("envelope: %v %q %v", err, w.Body.String(), w.Header())
 	}
 	if caddyhttp.GetVar(r.Context(), refusalVar) != nil {
 		t.Fatal("the refusal is still recorded after it was answered")
@@ -60,6 +69,7 @@ func TestErrorWriter(t *testing.T) {
 }
 
 func TestJudge(t *testing.T) {
+	t.Parallel()
 	p := &Provider{RequireRoles: []string{"instructor"}, HeaderUp: true, Claims: []string{"stage"},
 		HeaderNames: map[string]string{"stage": "X-User-Stage", "id": "X-Sub"}}
 	p.setupHeaders()
@@ -95,5 +105,15 @@ func TestJudge(t *testing.T) {
 	id.Roles = []string{"instructor"}
 	if v := p.judge(id); v.refusal != bearer.RefuseUnverified {
 		t.Fatalf("unverified email: %+v", v.refusal)
+	}
+	// The typed identity other modules read carries the same facts.
+	id.Roles, id.Claims = []string{"student", "instructor"}, map[string]json.RawMessage{"stage": json.RawMessage("3")}
+	p.RequireVerifiedEmail = false
+	v = p.judge(id)
+	if v.refusal != nil || v.identity.ID != "u1" || !v.identity.HasRole("instructor") || v.user.Metadata["role"] != "student,instructor" {
+		t.Fatalf("identity %+v, metadata %v", v.identity, v.user.Metadata)
+	}
+	if stage, ok := v.identity.Claim("stage"); !ok || stage != "3" {
+		t.Fatalf("stage claim %q %v", stage, ok)
 	}
 }

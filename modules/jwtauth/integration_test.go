@@ -106,6 +106,15 @@ https://localhost {
 		}
 		respond "discovered {http.auth.user.id}"
 	}
+	handle /anytyp {
+		bearer_jwt {
+			issuer %[2]s
+			jwks_url %[1]s/jwks
+			audience api
+			allow_any_typ
+		}
+		respond "anytyp {http.auth.user.id}"
+	}
 }
 `, keys.URL, testIssuer))
 	if n := keys.Hits.Load(); n != 0 {
@@ -146,6 +155,9 @@ https://localhost {
 		{"signed by a stranger", "/plain", jwttest.SignRS256(t, &jwttest.Key{Kid: a.Kid, Priv: b.Priv}, valid(nil)), "bad_signature", 401},
 		{"alg none", "/plain", jwttest.Unsigned(valid(nil)), "algorithm_not_allowed", 401},
 		{"HS256 keyed with the public key", "/plain", jwttest.HS256WithPublicKey(a, valid(nil)), "algorithm_not_allowed", 401},
+		{"typ JWT (an ID token's)", "/plain", jwttest.SignRS256Typ(t, a, "JWT", valid(nil)), "wrong_token_type", 401},
+		{"no typ", "/plain", jwttest.SignRS256Typ(t, a, "", valid(nil)), "wrong_token_type", 401},
+		{"allow_any_typ still checks aud", "/anytyp", jwttest.SignRS256Typ(t, a, "JWT", valid(set("aud", "web"))), "wrong_audience", 401},
 		{"role missing", "/admin", jwttest.SignRS256(t, a, valid(nil)), "role_required", 403},
 		{"email not verified", "/verified", jwttest.SignRS256(t, a, valid(set("email_verified", false))), "email_not_verified", 403},
 	}
@@ -170,8 +182,18 @@ https://localhost {
 		})
 	}
 
-	if r := call(t, c, "/admin", jwttest.SignRS256(t, a, valid(set("role", "student,instructor")))); r.status != 200 {
-		t.Fatalf("comma-separated role with instructor: %d %s", r.status, r.body)
+	for _, role := range []any{"student,instructor", "student instructor", []string{"student", "instructor"}} {
+		if r := call(t, c, "/admin", jwttest.SignRS256(t, a, valid(set("role", role)))); r.status != 200 {
+			t.Fatalf("role claim %#v with instructor: %d %s", role, r.status, r.body)
+		}
+	}
+	if r := call(t, c, "/plain", jwttest.SignRS256(t, a, valid(set("role", []string{"student", "instructor"})))); !strings.Contains(r.body, "role=student,instructor ") {
+		t.Fatalf("role array placeholder: %d %q", r.status, r.body)
+	}
+	for _, typ := range []string{"JWT", "", "application/at+jwt"} {
+		if r := call(t, c, "/anytyp", jwttest.SignRS256Typ(t, a, typ, valid(nil))); r.status != 200 || r.body != "anytyp user-1" {
+			t.Fatalf("allow_any_typ with typ %q: %d %q", typ, r.status, r.body)
+		}
 	}
 	if r := call(t, c, "/verified", jwttest.SignRS256(t, a, valid(set("iss", "https://anyone.test")))); r.status != 200 {
 		t.Fatalf("jwks_url without issuer must not check iss: %d %s", r.status, r.body)
@@ -375,7 +397,7 @@ https://localhost {
 		t.Fatalf("warm-up: %d", r.status)
 	}
 	val, _ := jwksPool.LoadOrStore(poolKey, nil)
-	cache := val.(*bearer.JWKSCache)
+	cache := val.(*bearer.Refresher)
 	_, _ = jwksPool.Delete(poolKey)
 
 	stop := make(chan struct{})
@@ -429,8 +451,8 @@ https://localhost {
 	}
 	val, _ = jwksPool.LoadOrStore(poolKey, nil)
 	_, _ = jwksPool.Delete(poolKey)
-	if val.(*bearer.JWKSCache) != cache || keys.Hits.Load() != 1 {
-		t.Fatalf("reload did not reuse the JWKS cache (same: %v, fetches %d)", val.(*bearer.JWKSCache) == cache, keys.Hits.Load())
+	if val.(*bearer.Refresher) != cache || keys.Hits.Load() != 1 {
+		t.Fatalf("reload did not reuse the JWKS cache (same: %v, fetches %d)", val.(*bearer.Refresher) == cache, keys.Hits.Load())
 	}
 
 	// A config without bearer_jwt releases the cache and stops its refresher.

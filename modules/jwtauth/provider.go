@@ -1,6 +1,18 @@
 // Package jwtauth is bearer_jwt: Caddy authentication by OAuth 2.0 bearer
 // JWTs (RFC 6750, RFC 9068) checked against a JWKS, for routes whose
 // backends must only see signed-in users and must know who they are.
+//
+// # Errors
+//
+// Refusals (401 invalid token, 403 role or verified email missing, 503 no
+// signing keys yet) are written directly by bearer_jwt_errors, as the
+// platform's JSON error ({"error":{"code","message","reason"}}, through
+// internal/apierror): Caddy's authentication handler can only fail with an
+// empty 401, so handle_errors never sees these. Everything else goes
+// through Caddy's handle_errors untouched: errors of the handlers after
+// bearer_jwt, a provider's technical failure, and every refusal when the
+// provider is used in JSON without bearer_jwt_errors (then Caddy's own
+// empty 401, still with the WWW-Authenticate challenge).
 package jwtauth
 
 import (
@@ -16,8 +28,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/intellistack/intellistack/identity"
+	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 )
 
 func init() {
@@ -47,9 +61,10 @@ var jwksPool = caddy.NewUsagePool()
 // `bearer_jwt` Caddyfile directive sets both up together with
 // `bearer_jwt_errors`, which turns refusals into JSON answers.
 //
-// A token is accepted when it is a compact JWS signed with an allowed
-// algorithm by a key of the issuer's JWKS, is within exp/nbf/iat (with
-// leeway), names the configured issuer and audience, and has sub and exp.
+// A token is accepted when it is a compact JWS of type at+jwt (RFC 9068
+// §2.1) signed with an allowed algorithm by a key of the issuer's JWKS, is
+// within exp/nbf/iat (with leeway), names the configured issuer and
+// audience (and no client of the in-process provider), and has sub and exp.
 // A valid token without a required role or verified email is refused with
 // 403. Keys are fetched lazily on the first request, refreshed periodically
 // and when a token names an unknown kid, and shared across reloads.
@@ -59,19 +74,25 @@ var jwksPool = caddy.NewUsagePool()
 // names), so a client can never speak for itself to a backend; with
 // header_up they are then set from the token.
 //
-// On success it sets these placeholders:
+// On success it records the typed identity (package identity: id, email,
+// verified, roles as a list, the configured custom claims), which
+// request_quota, chatkit and the tutor read, and sets these placeholders
+// for Caddyfile users:
 //
 //	{http.auth.user.id}              the sub claim
 //	{http.auth.user.email}           email
 //	{http.auth.user.email_verified}  true or false
-//	{http.auth.user.role}            role (several joined with ",")
+//	{http.auth.user.role}            the roles, joined with ","
 //	{http.auth.user.scope}           scope (space-separated)
 //	{http.auth.user.client_id}       client_id, else azp
 //	{http.auth.user.<claim>}         each configured custom claim
+//
+// The role claim may be a string, a comma- or space-separated string, or
+// an array of strings (identity.ParseRoles reads all three).
 type Provider struct {
 	// The issuer URL. Tokens must carry exactly this `iss`. Without
-	// jwks_url, keys come from the oidc_provider of this same Caddy when it
-	// serves this issuer (it registers through bearer.RegisterLocalIssuer),
+	// jwks_url, keys come from the oidc_provider of this same config when
+	// it serves this issuer (it registers with RegisterLocalIssuer),
 	// otherwise from the `jwks_uri` of the issuer's
 	// `<issuer>/.well-known/openid-configuration`, discovered on the first
 	// request that needs keys (and retried until it works).
@@ -86,13 +107,16 @@ type Provider struct {
 	JWKSURL string `json:"jwks_url,omitempty"`
 
 	// Accepted audiences: the token's `aud` must contain one of them. When
-	// empty, `aud` is not checked.
+	// empty, `aud` is not checked, except that a token whose `aud` names a
+	// client of the in-process oidc_provider (an ID token is addressed to
+	// its client) is refused unless that client id is listed here.
 	//
 	//	audience <aud...>
 	Audience []string `json:"audience,omitempty"`
 
 	// Roles of which the token's `role` claim must hold at least one (403
-	// otherwise). A comma-separated role claim counts as several roles.
+	// otherwise). A role claim with several roles (an array, or a string
+	// separated by commas or spaces) counts as each of them.
 	//
 	//	require_role <roles...>
 	RequireRoles []string `json:"require_roles,omitempty"`
@@ -124,6 +148,17 @@ type Provider struct {
 	//
 	//	allowed_algorithms <algs...>
 	AllowedAlgorithms []string `json:"allowed_algorithms,omitempty"`
+
+	// Accept tokens whatever their JOSE `typ` header says. By default it
+	// must be `at+jwt` (or `application/at+jwt`), as RFC 9068 §2.1 requires
+	// of JWT access tokens, so that an ID token of the same issuer (signed
+	// by the same keys, `typ` JWT) does not pass for an access token. Set
+	// it for issuers whose access tokens carry another `typ` or none, and
+	// set audience with it, so that ID tokens (whose `aud` is a client id)
+	// are still refused. Default: false
+	//
+	//	allow_any_typ
+	AllowAnyTyp bool `json:"allow_any_typ,omitempty"`
 
 	// Clock skew tolerated on exp, nbf and iat, at most 5m. Default: 30s
 	//
@@ -157,7 +192,7 @@ type Provider struct {
 	TokenCacheSize int `json:"token_cache_size,omitempty"`
 
 	verifier *bearer.Verifier
-	keys     *bearer.JWKSCache
+	keys     *keySource
 	poolKey  string
 	cache    *bearer.TokenCache[*verdict]
 	cacheTTL time.Duration
@@ -174,13 +209,15 @@ type headerMapping struct {
 }
 
 // verdict is the outcome for one token under this provider's settings,
-// computed once and cached: the user for the placeholders, the header_up
-// values, or the 403 refusal.
+// computed once and cached: the typed identity, the user for the
+// placeholders, the header_up values, or the 403 refusal. It is shared by
+// every request with the same token: read-only.
 type verdict struct {
-	user    caddyauth.User
-	headers []headerValue
-	refusal *bearer.Refusal
-	expiry  time.Time
+	identity *identity.Identity
+	user     caddyauth.User
+	headers  []headerValue
+	refusal  *bearer.Refusal
+	expiry   time.Time
 }
 
 type headerValue struct{ name, value string }
@@ -199,8 +236,9 @@ func (Provider) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves {env.*} placeholders, applies defaults and takes (or
-// shares) the JWKS cache. It does no network I/O.
+// Provision resolves {env.*} placeholders, applies defaults, takes (or
+// shares) the JWKS cache and, for an issuer without jwks_url, this
+// config's registry of in-process issuers. It does no network I/O.
 func (p *Provider) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
 	p.now = time.Now
@@ -225,29 +263,37 @@ func (p *Provider) Provision(ctx caddy.Context) error {
 	refresh := cmpOr(time.Duration(p.RefreshInterval), defaultRefresh)
 	minRefresh := cmpOr(time.Duration(p.MinRefreshInterval), defaultMinRefresh)
 
-	if p.Issuer != "" || p.JWKSURL != "" {
-		cfg := bearer.JWKSConfig{JWKSURL: p.JWKSURL, Issuer: p.Issuer, Interval: refresh, MinPeriod: min(minRefresh, refresh)}
-		p.poolKey = cfg.PoolKey()
-		val, _, err := jwksPool.LoadOrNew(p.poolKey, func() (caddy.Destructor, error) {
-			return bearer.NewJWKSCache(cfg, p.logger), nil
-		})
-		if err != nil {
-			return err
-		}
-		p.keys = val.(*bearer.JWKSCache)
-		p.keys.SetLogger(p.logger) // the newest config's logger reports
-	}
-
 	p.verifier = &bearer.Verifier{
 		Issuer:     p.Issuer,
 		Audiences:  p.Audience,
 		Algorithms: allowed,
+		AnyType:    p.AllowAnyTyp,
 		Leeway:     leeway,
 		Claims:     p.Claims,
 		Now:        func() time.Time { return p.now() },
 	}
-	if p.keys != nil {
+	if p.Issuer != "" || p.JWKSURL != "" {
+		cfg := bearer.JWKSConfig{JWKSURL: p.JWKSURL, Issuer: p.Issuer, Interval: refresh, MinPeriod: min(minRefresh, refresh)}
+		p.keys = &keySource{cfg: cfg, logger: p.logger, mayBeLocal: p.JWKSURL == ""}
+		if p.keys.mayBeLocal {
+			issuers, err := LocalIssuers(ctx)
+			if err != nil {
+				return err
+			}
+			p.keys.issuers = issuers
+		}
+		p.poolKey = cfg.PoolKey()
+		val, _, err := jwksPool.LoadOrNew(p.poolKey, func() (caddy.Destructor, error) {
+			return bearer.NewRefresher(bearer.NewJWKSCache(cfg, p.logger)), nil
+		})
+		if err != nil {
+			p.poolKey = ""
+			return err
+		}
+		p.keys.remote = val.(*bearer.Refresher)
+		p.keys.remote.SetLogger(p.logger) // the newest config's logger reports
 		p.verifier.Keys = p.keys
+		p.verifier.ClientIDs = p.keys.ClientIDs
 	}
 	size := p.TokenCacheSize
 	if size == 0 {
@@ -352,7 +398,7 @@ func (p *Provider) Validate() error {
 		}
 	}
 	for _, r := range p.RequireRoles {
-		if r == "" || strings.Contains(r, ",") {
+		if r == "" || strings.ContainsAny(r, ", \t\r\n") {
 			return fmt.Errorf("bearer_jwt: role %q is invalid", r)
 		}
 	}
@@ -360,8 +406,12 @@ func (p *Provider) Validate() error {
 }
 
 // Cleanup releases this config's hold on the shared JWKS cache; the cache
-// and its refresher stop when no config holds it any more.
+// and its refresher stop when no config holds it any more. A cache of an
+// in-process issuer belongs to this provider and stops now.
 func (p *Provider) Cleanup() error {
+	if p.keys != nil {
+		p.keys.close()
+	}
 	if p.poolKey != "" {
 		_, err := jwksPool.Delete(p.poolKey)
 		p.poolKey = ""
@@ -401,6 +451,7 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if v.refusal != nil {
 		return p.refuse(w, r, v.refusal)
 	}
+	identity.Set(r, v.identity)
 	if p.HeaderUp && len(v.headers) > 0 {
 		// One backing array for all values; each header gets a full slice
 		// of capacity 1, so an append downstream copies instead of writing
@@ -429,10 +480,16 @@ func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, why *bearer.Re
 }
 
 // judge turns a verified identity into this provider's verdict: the 403
-// checks, the placeholders and the header_up values.
+// checks, the typed identity, the placeholders and the header_up values.
 func (p *Provider) judge(id *bearer.Identity) *verdict {
-	v := &verdict{expiry: id.Expiry}
-	if len(p.RequireRoles) > 0 && !intersects(id.Roles, p.RequireRoles) {
+	v := &verdict{expiry: id.Expiry, identity: &identity.Identity{
+		ID:            id.Subject,
+		Email:         id.Email,
+		EmailVerified: id.EmailVerified,
+		Roles:         id.Roles,
+		Claims:        id.Claims,
+	}}
+	if len(p.RequireRoles) > 0 && !v.identity.HasRole(p.RequireRoles...) {
 		v.refusal = bearer.RefuseRole()
 	} else if p.RequireVerifiedEmail && !id.EmailVerified {
 		v.refusal = bearer.RefuseUnverified

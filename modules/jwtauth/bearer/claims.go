@@ -6,27 +6,30 @@ import (
 	"errors"
 	"math"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/intellistack/intellistack/identity/roles"
 )
 
 // claims are the registered and profile claims bearer_jwt reads. Types are
 // strict where a wrong type means a broken issuer (exp must be a number),
 // lenient where issuers differ in the wild (aud, role, scope,
-// email_verified).
+// email_verified). jwx parses and verifies the JWS; the claims are decoded
+// here, not with jwx's jwt package, so that each failed check maps to its
+// own refusal reason and the lenient shapes stay explicit.
 type claims struct {
-	Issuer        string       `json:"iss"`
-	Subject       string       `json:"sub"`
-	Audience      stringList   `json:"aud"`
-	Expiry        *numericDate `json:"exp"`
-	NotBefore     *numericDate `json:"nbf"`
-	IssuedAt      *numericDate `json:"iat"`
-	Email         string       `json:"email"`
-	EmailVerified flexBool     `json:"email_verified"`
-	Role          stringList   `json:"role"`
-	Scope         stringList   `json:"scope"`
-	ClientID      string       `json:"client_id"`
-	AuthorizedFor string       `json:"azp"`
+	Issuer        string          `json:"iss"`
+	Subject       string          `json:"sub"`
+	Audience      stringList      `json:"aud"`
+	Expiry        *numericDate    `json:"exp"`
+	NotBefore     *numericDate    `json:"nbf"`
+	IssuedAt      *numericDate    `json:"iat"`
+	Email         string          `json:"email"`
+	EmailVerified flexBool        `json:"email_verified"`
+	Role          json.RawMessage `json:"role"`
+	Scope         stringList      `json:"scope"`
+	ClientID      string          `json:"client_id"`
+	AuthorizedFor string          `json:"azp"`
 }
 
 // numericDate is a JWT NumericDate: seconds since the epoch, possibly
@@ -84,18 +87,11 @@ func (v *flexBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// roles splits the role claim into a set: Better-Auth's admin plugin keeps
-// several roles in one comma-separated string ("admin,instructor").
+// roles reads the role claim with the platform's one role parser: a
+// string, a comma- or space-separated string (Better-Auth's admin plugin
+// keeps several roles in one "admin,instructor"), or an array.
 func (c *claims) roles() []string {
-	var out []string
-	for _, r := range c.Role {
-		for _, part := range strings.Split(r, ",") {
-			if part = strings.TrimSpace(part); part != "" {
-				out = append(out, part)
-			}
-		}
-	}
-	return out
+	return roles.Parse(c.Role)
 }
 
 // claimString renders a custom claim for a placeholder or header: strings

@@ -24,14 +24,18 @@ const (
 
 // JWKSConfig says where keys come from and how often they are refreshed.
 type JWKSConfig struct {
-	JWKSURL   string        // explicit key URL; empty: discovered from Issuer
-	Issuer    string        // discovery base when JWKSURL is empty
+	JWKSURL   string        // explicit key URL
+	Issuer    string        // discovery base when JWKSURL and Local are empty
+	Local     LocalJWKS     // an in-process issuer's keys; when set, no HTTP at all
 	Interval  time.Duration // periodic refresh
 	MinPeriod time.Duration // at most one fetch per MinPeriod for unknown kids
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
-// PoolKey identifies a shareable cache: everything that changes what it
-// fetches or how often.
+// PoolKey identifies a shareable cache of a remote source: everything that
+// changes what it fetches or how often. (A cache of an in-process issuer
+// belongs to one config and is never pooled.)
 func (c JWKSConfig) PoolKey() string {
 	src := "jwks:" + c.JWKSURL
 	if c.JWKSURL == "" {
@@ -40,10 +44,9 @@ func (c JWKSConfig) PoolKey() string {
 	return src + "|" + c.Interval.String() + "|" + c.MinPeriod.String()
 }
 
-// JWKSCache holds the last-known-good key set of one JWKS source. It is
-// shared through a caddy.UsagePool, so reloads keep it; its background
-// refresher runs from the first use until the last config lets go
-// (Destruct).
+// JWKSCache holds the last-known-good key set of one JWKS source. It runs
+// no goroutine of its own: fetches happen when a caller needs keys, and a
+// Refresher adds the periodic refresh.
 //
 // Refresh rules: periodically every interval (a Cache-Control max-age can
 // shorten it down to minPeriod, never lengthen it); on an unknown kid at
@@ -61,28 +64,27 @@ type JWKSCache struct {
 	mu          sync.Mutex
 	inflight    chan struct{} // closed when the running fetch ends
 	lastAttempt time.Time
-	nextDue     time.Time // when the periodic refresher fetches next
+	nextDue     time.Time // when the periodic refresh is due
 	failures    int
 	discovered  string // jwks_uri found through discovery
-	fetches     int    // attempts, for tests and the log
 
-	ctx         context.Context // lives as long as the pool entry
-	cancel      context.CancelFunc
-	loopOnce    sync.Once
-	loopStarted atomic.Bool
-	manual      bool // unit tests: no background loop
-	loopDone    chan struct{}
+	ctx    context.Context // fetches run on it, so a client hanging up aborts nobody's fetch
+	cancel context.CancelFunc
 }
 
+// NewJWKSCache makes an empty cache; nothing is fetched until keys are
+// asked for. Close it when done.
 func NewJWKSCache(cfg JWKSConfig, logger *zap.Logger) *JWKSCache {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &JWKSCache{
-		cfg:      cfg,
-		client:   &http.Client{Timeout: fetchTimeout},
-		now:      time.Now,
-		ctx:      ctx,
-		cancel:   cancel,
-		loopDone: make(chan struct{}),
+		cfg:    cfg,
+		client: &http.Client{Timeout: fetchTimeout},
+		now:    cfg.Now,
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	c.logger.Store(logger)
 	return c
@@ -92,22 +94,8 @@ func NewJWKSCache(cfg JWKSConfig, logger *zap.Logger) *JWKSCache {
 // config's logger, after a reload).
 func (c *JWKSCache) SetLogger(logger *zap.Logger) { c.logger.Store(logger) }
 
-// Stopped is closed when the background refresher has ended (it never
-// starts before the first use).
-func (c *JWKSCache) Stopped() <-chan struct{} { return c.loopDone }
-
-// Destruct stops the refresher when no config uses the cache any more.
-func (c *JWKSCache) Destruct() error {
-	c.cancel()
-	c.loopOnce.Do(func() {}) // a loop that never started must not start now
-	if c.loopStarted.Load() {
-		select {
-		case <-c.loopDone:
-		case <-time.After(fetchTimeout):
-		}
-	}
-	return nil
-}
+// Close aborts a running fetch; the keys already held stay readable.
+func (c *JWKSCache) Close() { c.cancel() }
 
 // Current returns the keys, fetching them first (single flight, rate
 // limited) when none were ever obtained. nil means there are none.
@@ -115,7 +103,6 @@ func (c *JWKSCache) Current(ctx context.Context) *KeySet {
 	if ks := c.keys.Load(); ks != nil {
 		return ks
 	}
-	c.startLoop()
 	return c.refresh(ctx, true)
 }
 
@@ -123,7 +110,6 @@ func (c *JWKSCache) Current(ctx context.Context) *KeySet {
 // fetch happened less than minPeriod ago, so a flood of made-up kids costs
 // the issuer one request per minPeriod at most.
 func (c *JWKSCache) RefreshUnknown(ctx context.Context) *KeySet {
-	c.startLoop()
 	return c.refresh(ctx, true)
 }
 
@@ -153,7 +139,6 @@ func (c *JWKSCache) refresh(ctx context.Context, limited bool) *KeySet {
 	ch := make(chan struct{})
 	c.inflight = ch
 	c.lastAttempt = c.now()
-	c.fetches++
 	c.mu.Unlock()
 
 	go func() {
@@ -207,26 +192,29 @@ func (c *JWKSCache) fetchOnce() {
 }
 
 func (c *JWKSCache) source() string {
-	if c.cfg.JWKSURL != "" {
+	switch {
+	case c.cfg.Local != nil:
+		return "in-process " + c.cfg.Issuer
+	case c.cfg.JWKSURL != "":
 		return c.cfg.JWKSURL
 	}
 	return c.cfg.Issuer
 }
 
-// fetch gets the key set (from the in-process issuer when one is
-// registered for a discovery config); maxAge is the response's Cache-Control max-age
-// (-1 when absent).
+// fetch gets the key set: from the in-process issuer, the JWKS URL, or the
+// jwks_uri of the issuer's discovery document; maxAge is the response's
+// Cache-Control max-age (-1 when absent).
 func (c *JWKSCache) fetch(ctx context.Context) (*KeySet, time.Duration, error) {
+	if c.cfg.Local != nil {
+		doc, err := c.cfg.Local(ctx)
+		if err != nil {
+			return nil, -1, fmt.Errorf("local issuer: %w", err)
+		}
+		ks, err := ParseKeySet(doc)
+		return ks, -1, err
+	}
 	url := c.cfg.JWKSURL
 	if url == "" {
-		if local := localIssuer(c.cfg.Issuer); local != nil {
-			doc, err := local(ctx)
-			if err != nil {
-				return nil, -1, fmt.Errorf("local issuer: %w", err)
-			}
-			ks, err := ParseKeySet(doc)
-			return ks, -1, err
-		}
 		c.mu.Lock()
 		url = c.discovered
 		c.mu.Unlock()
@@ -317,50 +305,4 @@ func cacheMaxAge(v string) time.Duration {
 		}
 	}
 	return age
-}
-
-// startLoop starts the periodic refresher on first use, so a config that is
-// only validated (caddy validate) never touches the network.
-func (c *JWKSCache) startLoop() {
-	if c.manual {
-		return
-	}
-	c.loopOnce.Do(func() {
-		c.loopStarted.Store(true)
-		go c.loop()
-	})
-}
-
-// loop refreshes when due until the cache is destructed.
-func (c *JWKSCache) loop() {
-	defer close(c.loopDone)
-	for {
-		c.mu.Lock()
-		wait := c.nextDue.Sub(c.now())
-		if c.nextDue.IsZero() {
-			wait = c.cfg.MinPeriod // the first fetch is on its way
-		}
-		c.mu.Unlock()
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-c.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			continue // re-check: a kid-triggered fetch may have moved nextDue
-		}
-		if c.ctx.Err() != nil {
-			return
-		}
-		c.refresh(c.ctx, false)
-	}
-}
-
-// Attempts reports the number of fetch attempts so far (tests).
-func (c *JWKSCache) Attempts() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fetches
 }

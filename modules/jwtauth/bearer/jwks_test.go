@@ -5,22 +5,25 @@ import (
 	"github.com/intellistack/intellistack/modules/jwtauth/internal/jwttest"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 )
 
+// manualCache is a cache without a background refresher, on a fake clock:
+// the test decides when anything is fetched.
 func manualCache(t *testing.T, cfg JWKSConfig, clock *jwttest.FakeClock) *JWKSCache {
 	t.Helper()
+	cfg.Now = clock.Now
 	c := NewJWKSCache(cfg, zap.NewNop())
-	c.manual = true
-	c.now = clock.Now
-	t.Cleanup(func() { _ = c.Destruct() })
+	t.Cleanup(c.Close)
 	return c
 }
 
 func TestJWKSCacheFetchRefreshAndRateLimit(t *testing.T) {
+	t.Parallel()
 	a, b, _ := jwttest.Keys(t)
 	srv := jwttest.NewJWKSServer(t, a)
 	clock := &jwttest.FakeClock{T: time.Unix(1_800_000_000, 0)}
@@ -82,6 +85,7 @@ func TestJWKSCacheFetchRefreshAndRateLimit(t *testing.T) {
 }
 
 func TestJWKSCacheSingleFlight(t *testing.T) {
+	t.Parallel()
 	a, _, _ := jwttest.Keys(t)
 	srv := jwttest.NewJWKSServer(t, a)
 	gate := make(chan struct{})
@@ -118,6 +122,7 @@ func TestJWKSCacheSingleFlight(t *testing.T) {
 }
 
 func TestJWKSCacheNoKeysAndDiscovery(t *testing.T) {
+	t.Parallel()
 	a, _, _ := jwttest.Keys(t)
 	srv := jwttest.NewJWKSServer(t, a)
 	clock := &jwttest.FakeClock{T: time.Unix(1_800_000_000, 0)}
@@ -155,6 +160,7 @@ func TestJWKSCacheNoKeysAndDiscovery(t *testing.T) {
 }
 
 func TestParseKeySetDropsUnusableKeys(t *testing.T) {
+	t.Parallel()
 	a, _, _ := jwttest.Keys(t)
 	doc := `{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"hmac"},` + string(a.PublicJWK(t)) +
 		`,{"kty":"RSA","use":"enc","kid":"enc","n":"` + jwttest.B64(a.Priv.N.Bytes()) + `","e":"AQAB"}]}`
@@ -171,6 +177,7 @@ func TestParseKeySetDropsUnusableKeys(t *testing.T) {
 }
 
 func TestTokenCache(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
 	c := NewTokenCache[int](16)
 	c.Put(Key("one"), 1, now.Add(time.Minute), now)
@@ -199,28 +206,54 @@ func TestTokenCache(t *testing.T) {
 }
 
 func TestJWKSCacheLocalIssuer(t *testing.T) {
+	t.Parallel()
 	a, b, _ := jwttest.Keys(t)
 	srv := jwttest.NewJWKSServer(t, a)
 	clock := &jwttest.FakeClock{T: time.Unix(1_800_000_000, 0)}
-	calls := 0
-	unregister := RegisterLocalIssuer(srv.URL+"/", func(context.Context) ([]byte, error) {
-		calls++
+	var calls atomic.Int64
+	local := func(context.Context) ([]byte, error) {
+		calls.Add(1)
 		return jwttest.JWKSDoc(t, b), nil
-	})
-	c := manualCache(t, JWKSConfig{Issuer: srv.URL, Interval: time.Minute, MinPeriod: time.Second}, clock)
-	if ks := c.Current(context.Background()); ks == nil || len(ks.candidates(b.Kid, "RS256")) != 1 || calls != 1 || srv.Hits.Load() != 0 {
-		t.Fatalf("local issuer: keys %v, calls %d, HTTP fetches %d", ks, calls, srv.Hits.Load())
 	}
-	// jwks_url still wins over a local issuer.
-	c2 := manualCache(t, JWKSConfig{JWKSURL: srv.URL + "/jwks", Issuer: srv.URL, Interval: time.Minute, MinPeriod: time.Second}, clock)
-	if ks := c2.Current(context.Background()); ks == nil || len(ks.candidates(a.Kid, "RS256")) != 1 || calls != 1 {
-		t.Fatal("jwks_url must override the local issuer")
+	// An in-process issuer: keys without any HTTP, refreshed by the same
+	// rules as a remote source.
+	c := manualCache(t, JWKSConfig{Issuer: srv.URL, Local: local, Interval: time.Minute, MinPeriod: time.Second}, clock)
+	if ks := c.Current(context.Background()); ks == nil || len(ks.candidates(b.Kid, "RS256")) != 1 || calls.Load() != 1 || srv.Hits.Load() != 0 {
+		t.Fatalf("local issuer: keys %v, calls %d, HTTP fetches %d", ks, calls.Load(), srv.Hits.Load())
 	}
-	// Unregistered: back to discovery over HTTP.
-	unregister()
-	unregister()
-	clock.Advance(time.Minute)
-	if ks := c.refresh(context.Background(), false); ks == nil || len(ks.candidates(a.Kid, "RS256")) != 1 || calls != 1 {
-		t.Fatalf("after unregister: calls %d", calls)
+	if c.RefreshUnknown(context.Background()); calls.Load() != 1 {
+		t.Fatal("an unknown kid refreshed the local keys within minPeriod")
+	}
+	clock.Advance(time.Second)
+	if c.RefreshUnknown(context.Background()); calls.Load() != 2 {
+		t.Fatalf("local keys were not refreshed after minPeriod: %d calls", calls.Load())
+	}
+}
+
+func TestLocalIssuers(t *testing.T) {
+	t.Parallel()
+	var r LocalIssuers
+	if _, ok := r.Lookup("https://id.test"); ok {
+		t.Fatal("empty registry found an issuer")
+	}
+	first := r.Register("https://id.test/", LocalIssuer{ClientIDs: []string{"web"}})
+	second := r.Register("https://id.test", LocalIssuer{ClientIDs: []string{"web", "mobile"}})
+	if li, ok := r.Lookup("https://id.test/"); !ok || len(li.ClientIDs) != 2 {
+		t.Fatalf("the newest registration must answer: %+v", li)
+	}
+	second()
+	second()
+	if li, ok := r.Lookup("https://id.test"); !ok || len(li.ClientIDs) != 1 {
+		t.Fatalf("after the newest left, the older one answers: %+v", li)
+	}
+	first()
+	if _, ok := r.Lookup("https://id.test"); ok {
+		t.Fatal("unregistered issuer still found")
+	}
+	// Two registries (two configs) never see each other's issuers.
+	var other LocalIssuers
+	other.Register("https://id.test", LocalIssuer{})
+	if _, ok := r.Lookup("https://id.test"); ok {
+		t.Fatal("registries share issuers")
 	}
 }

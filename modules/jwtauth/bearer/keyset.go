@@ -9,7 +9,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // supportedAlgorithms are the asymmetric JWS algorithms bearer_jwt can be
@@ -24,19 +23,6 @@ var supportedAlgorithms = map[string]bool{
 
 // Supported reports whether alg is an algorithm bearer_jwt can accept.
 func Supported(alg string) bool { return supportedAlgorithms[alg] }
-
-// verifiers are jwx's stateless signature verifiers, made once.
-var verifiers = func() map[string]jws.Verifier {
-	m := make(map[string]jws.Verifier, len(supportedAlgorithms))
-	for alg := range supportedAlgorithms {
-		v, err := jws.NewVerifier(jwa.SignatureAlgorithm(alg))
-		if err != nil {
-			panic(err)
-		}
-		m[alg] = v
-	}
-	return m
-}()
 
 // verifyKey is one public key of a JWKS, reduced to what verification needs.
 type verifyKey struct {
@@ -62,7 +48,8 @@ func (k *verifyKey) fits(alg string) bool {
 	return false
 }
 
-// KeySet is an immutable snapshot of usable verification keys.
+// KeySet is an immutable snapshot of usable verification keys (a JWKS
+// parsed by jwx, reduced to public signature keys).
 type KeySet struct {
 	byKid map[string][]*verifyKey
 	all   []*verifyKey
@@ -70,6 +57,9 @@ type KeySet struct {
 
 // Len is the number of usable keys.
 func (s *KeySet) Len() int { return len(s.all) }
+
+// Has reports whether the set holds a usable key with this kid.
+func (s *KeySet) Has(kid string) bool { return len(s.byKid[kid]) > 0 }
 
 // candidates are the keys that may have signed a token with this kid and
 // alg. A token without a kid is tried against every fitting key.

@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -10,54 +11,90 @@ import (
 // same process.
 type LocalJWKS func(ctx context.Context) ([]byte, error)
 
-// localIssuers are the issuers whose keys live in this process (the
-// oidc_provider module registers itself), so bearer_jwt configured with
-// that issuer and no jwks_url reads keys directly instead of fetching its
-// own discovery document over HTTPS (which, with `tls internal`, the
-// process may not even trust).
-var localIssuers = struct {
-	sync.Mutex
-	m map[string][]*LocalJWKS
-}{m: map[string][]*LocalJWKS{}}
+// LocalIssuer is an OpenID provider served in-process (oidc_provider):
+// bearer_jwt configured with its issuer and no jwks_url reads the keys
+// directly instead of fetching its own discovery document over HTTPS
+// (which, with `tls internal`, the process may not even trust).
+type LocalIssuer struct {
+	// JWKS returns the provider's published keys.
+	JWKS LocalJWKS
+	// ClientIDs are the provider's OAuth client ids. Its ID tokens name
+	// the client as aud (OpenID Connect Core 1.0 §2); bearer_jwt refuses a
+	// token whose aud is one of these unless its `audience` lists it, so
+	// an ID token cannot pass for an access token even where the typ check
+	// is relaxed.
+	ClientIDs []string
+}
 
-// RegisterLocalIssuer makes keys for issuer come from jwks. Several
-// registrations may overlap during a config reload: the newest wins until
-// it is unregistered. Call unregister when the issuer's module is cleaned
-// up.
-func RegisterLocalIssuer(issuer string, jwks LocalJWKS) (unregister func()) {
+// LocalIssuers is a registry of in-process issuers by issuer URL (a
+// trailing slash does not count). bearer_jwt keeps one per Caddy config
+// (the bearer_jwt_issuers app), so two configs, and two tests, never see
+// each other's keys. Safe for concurrent use; the zero value is ready.
+type LocalIssuers struct {
+	mu sync.Mutex
+	m  map[string][]*LocalIssuer
+}
+
+// Register makes li the source of issuer's keys. When several register the
+// same issuer (a site Caddy serves on several listeners gets one provider
+// per listener, all on the same database), the newest answers until it is
+// unregistered.
+func (r *LocalIssuers) Register(issuer string, li LocalIssuer) (unregister func()) {
 	key := strings.TrimSuffix(issuer, "/")
-	entry := &jwks
-	localIssuers.Lock()
-	localIssuers.m[key] = append(localIssuers.m[key], entry)
-	localIssuers.Unlock()
+	entry := &li
+	entry.ClientIDs = slices.Clone(li.ClientIDs)
+	r.mu.Lock()
+	if r.m == nil {
+		r.m = map[string][]*LocalIssuer{}
+	}
+	r.m[key] = append(r.m[key], entry)
+	r.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			localIssuers.Lock()
-			defer localIssuers.Unlock()
-			list := localIssuers.m[key]
-			for i, e := range list {
-				if e == entry {
-					list = append(list[:i], list[i+1:]...)
-					break
-				}
-			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			list := slices.DeleteFunc(r.m[key], func(e *LocalIssuer) bool { return e == entry })
 			if len(list) == 0 {
-				delete(localIssuers.m, key)
+				delete(r.m, key)
 			} else {
-				localIssuers.m[key] = list
+				r.m[key] = list
 			}
 		})
 	}
 }
 
-// localIssuer is the newest in-process key source for issuer, if any.
-func localIssuer(issuer string) LocalJWKS {
-	localIssuers.Lock()
-	defer localIssuers.Unlock()
-	list := localIssuers.m[strings.TrimSuffix(issuer, "/")]
-	if len(list) == 0 {
-		return nil
+// Lookup returns the newest registration for issuer.
+func (r *LocalIssuers) Lookup(issuer string) (*LocalIssuer, bool) {
+	if r == nil {
+		return nil, false
 	}
-	return *list[len(list)-1]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := r.m[strings.TrimSuffix(issuer, "/")]
+	if len(list) == 0 {
+		return nil, false
+	}
+	return list[len(list)-1], true
+}
+
+// processIssuers backs the deprecated process-wide RegisterLocalIssuer.
+var processIssuers LocalIssuers
+
+// RegisterLocalIssuer makes keys for issuer come from jwks, for every
+// config in the process.
+//
+// Deprecated: register with the config instead —
+// jwtauth.RegisterLocalIssuer(ctx, issuer, bearer.LocalIssuer{…}) — so
+// that configs and tests stay apart and the provider's client ids are
+// known. bearer_jwt still consults this process-wide registry, after its
+// config's own, until every caller has moved.
+func RegisterLocalIssuer(issuer string, jwks LocalJWKS) (unregister func()) {
+	return processIssuers.Register(issuer, LocalIssuer{JWKS: jwks})
+}
+
+// ProcessLocalIssuer is the newest process-wide registration for issuer
+// (see the deprecated RegisterLocalIssuer).
+func ProcessLocalIssuer(issuer string) (*LocalIssuer, bool) {
+	return processIssuers.Lookup(issuer)
 }

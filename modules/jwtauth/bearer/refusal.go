@@ -1,12 +1,10 @@
-// Package bearer is the Caddy-free core of bearer_jwt: reading and
-// verifying OAuth 2.0 bearer JWTs against a JWKS, the JWKS cache, the
-// verified-token cache and the RFC 6750 refusals.
 package bearer
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/intellistack/intellistack/internal/apierror"
 )
 
 // Refusal is why bearer_jwt did not let a request through: the HTTP status,
@@ -27,6 +25,7 @@ func (r *Refusal) String() string { return r.Reason }
 var (
 	RefuseMissing      = &Refusal{http.StatusUnauthorized, "invalid_token", "missing", "No bearer token was sent. Sign in and send the access token in the Authorization header."}
 	RefuseMalformed    = &Refusal{http.StatusUnauthorized, "invalid_token", "malformed", "The bearer token is malformed."}
+	RefuseTokenType    = &Refusal{http.StatusUnauthorized, "invalid_token", "wrong_token_type", "The token is not an access token (its typ is not at+jwt). Send the access token, not the ID token."}
 	RefuseAlgorithm    = &Refusal{http.StatusUnauthorized, "invalid_token", "algorithm_not_allowed", "The token is signed with an algorithm that is not accepted."}
 	RefuseUnknownKey   = &Refusal{http.StatusUnauthorized, "invalid_token", "unknown_key", "The token is signed by an unknown key."}
 	RefuseSignature    = &Refusal{http.StatusUnauthorized, "invalid_token", "bad_signature", "The token signature is invalid."}
@@ -56,20 +55,20 @@ func (r *Refusal) SetChallenge(h http.Header) {
 	}
 }
 
-// Write answers the refusal with its status and {"error": {...}} (the same
-// envelope request_quota uses). A 503 carries Retry-After.
+// APIError is the refusal as the platform's JSON error:
+// {"error": {"code": …, "message": …, "reason": …}}.
+func (r *Refusal) APIError() *apierror.Error {
+	return apierror.New(r.Status, r.Code, r.Description).With("reason", r.Reason)
+}
+
+// Write answers the refusal with its status and the platform's JSON error
+// envelope (the one request_quota and chatkit use), plus the challenge of a
+// 401/403 or the Retry-After of a 503.
 func (r *Refusal) Write(w http.ResponseWriter, retryAfter int) {
-	b, _ := json.Marshal(struct {
-		Error *Refusal `json:"error"`
-	}{r})
 	h := w.Header()
 	r.SetChallenge(h)
 	if r.Status == http.StatusServiceUnavailable && retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(retryAfter))
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(r.Status)
-	_, _ = w.Write(append(b, '\n'))
+	r.APIError().Write(w)
 }

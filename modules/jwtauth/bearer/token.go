@@ -2,10 +2,10 @@ package bearer
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"strings"
+
+	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // maxTokenLength bounds what is decoded at all: real access tokens are a
@@ -16,72 +16,77 @@ const maxTokenLength = 16 << 10
 // a JSON object payload (before any signature is looked at).
 var errMalformed = errors.New("malformed token")
 
-// joseHeader is the protected header of a compact JWS, as far as we use it.
-type joseHeader struct {
-	Alg  string   `json:"alg"`
-	Kid  string   `json:"kid"`
-	Typ  string   `json:"typ"`
-	Crit []string `json:"crit"`
-}
-
-// parsedToken is a compact JWS split and decoded, not yet verified.
+// parsedToken is a compact JWS parsed by jwx, not yet verified: the header
+// values bearer_jwt acts on and the claims it will read once the signature
+// holds.
 type parsedToken struct {
-	header       joseHeader
-	signingInput []byte // "<header>.<payload>" exactly as received
-	signature    []byte
-	payload      []byte // decoded claims JSON
+	raw     []byte // the token as received, for jws.Verify
+	alg     string
+	kid     string
+	typ     string
+	payload []byte // decoded claims JSON
 }
 
-// parseToken splits and decodes a compact JWS. It never trusts anything it
-// decodes: the header is only used to pick a key and an allowed algorithm.
+// parseToken reads a compact JWS (RFC 7515 §7.1) with jwx. It never trusts
+// what it decodes: the header only picks a key and an allowed algorithm.
+//
+// Before jwx sees the token, its shape is checked strictly: exactly three
+// segments of unpadded base64url (RFC 7515 §2), header and payload not
+// empty. jwx's decoder is lenient (padding, standard base64, JSON
+// serialization), and a bearer token has one spelling only.
 func parseToken(token string) (*parsedToken, error) {
-	if len(token) == 0 || len(token) > maxTokenLength {
-		return nil, errMalformed
+	if len(token) == 0 || len(token) > maxTokenLength || strings.Count(token, ".") != 2 {
+		return nil, errMalformed // five parts would be a JWE, which we do not accept
+	}
+	for i := 0; i < len(token); i++ {
+		if !base64url[token[i]] {
+			return nil, errMalformed
+		}
 	}
 	first := strings.IndexByte(token, '.')
-	if first < 0 {
+	second := first + 1 + strings.IndexByte(token[first+1:], '.')
+	if first == 0 || second == first+1 {
 		return nil, errMalformed
 	}
-	second := strings.IndexByte(token[first+1:], '.')
-	if second < 0 {
+	raw := []byte(token)
+	msg, err := jws.Parse(raw, jws.WithCompact())
+	if err != nil || len(msg.Signatures()) != 1 {
 		return nil, errMalformed
 	}
-	second += first + 1
-	if strings.IndexByte(token[second+1:], '.') >= 0 {
-		return nil, errMalformed // five parts: JWE, which we do not accept
-	}
-	enc := base64.RawURLEncoding.Strict()
-	rawHeader, err := enc.DecodeString(token[:first])
-	if err != nil {
-		return nil, errMalformed
-	}
-	payload, err := enc.DecodeString(token[first+1 : second])
-	if err != nil || len(payload) == 0 {
-		return nil, errMalformed
-	}
-	sig, err := enc.DecodeString(token[second+1:])
-	if err != nil {
-		return nil, errMalformed
-	}
-	var h joseHeader
-	if err := json.Unmarshal(rawHeader, &h); err != nil || h.Alg == "" {
+	h := msg.Signatures()[0].ProtectedHeaders()
+	alg := h.Algorithm().String()
+	if alg == "" {
 		return nil, errMalformed
 	}
 	// We understand no JWS extension, and RFC 7515 §4.1.11 says a token
-	// naming one it needs must then be rejected (this also covers b64=false).
-	if h.Crit != nil {
+	// naming one it needs must then be rejected. b64 (RFC 7797 §3) changes
+	// what is signed and is only valid when listed in crit: refused too,
+	// even where jwx would honour it.
+	if _, ok := h.Get(jws.CriticalKey); ok {
 		return nil, errMalformed
 	}
+	if _, ok := h.Get("b64"); ok {
+		return nil, errMalformed
+	}
+	payload := msg.Payload()
 	if p := bytes.TrimLeft(payload, " \t\r\n"); len(p) == 0 || p[0] != '{' {
 		return nil, errMalformed
 	}
-	return &parsedToken{
-		header:       h,
-		signingInput: []byte(token[:second]),
-		signature:    sig,
-		payload:      payload,
-	}, nil
+	return &parsedToken{raw: raw, alg: alg, kid: h.KeyID(), typ: h.Type(), payload: payload}, nil
 }
+
+// base64url is the alphabet of unpadded base64url plus the segment
+// separator: the only bytes of a compact JWS.
+var base64url = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	t['-'], t['_'], t['.'] = true, true, true
+	return t
+}()
 
 // BearerToken extracts the token of an `Authorization: Bearer <token>`
 // header. present reports whether a Bearer credential was sent at all (a

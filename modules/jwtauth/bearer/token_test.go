@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseToken(t *testing.T) {
+	t.Parallel()
 	h := jwttest.B64JSON(map[string]any{"alg": "RS256", "kid": "k"})
 	p := jwttest.B64JSON(map[string]any{"sub": "x"})
 	cases := map[string]bool{
@@ -22,10 +23,13 @@ func TestParseToken(t *testing.T) {
 		jwttest.B64([]byte("[]")) + "." + p + ".x": false,
 		jwttest.B64JSON(map[string]any{"kid": "k"}) + "." + p + ".c2ln":                          false, // no alg
 		jwttest.B64JSON(map[string]any{"alg": "RS256", "crit": []string{"b64"}}) + "." + p + ".": false,
-		h + "." + jwttest.B64([]byte(`"str"`)) + ".c2ln":                                         false,
-		h + "." + jwttest.B64([]byte(``)) + ".c2ln":                                              false,
-		strings.Repeat("a", maxTokenLength+1):                                                    false,
-		"":                                                                                       false,
+		jwttest.B64JSON(map[string]any{"alg": "RS256", "b64": false}) + "." + p + ".":            false, // RFC 7797 without crit
+		h + "." + p + ".c2ln+/":                          false, // standard base64 is not base64url
+		"." + p + ".c2ln":                                false,
+		h + "." + jwttest.B64([]byte(`"str"`)) + ".c2ln": false,
+		h + "." + jwttest.B64([]byte(``)) + ".c2ln":      false,
+		strings.Repeat("a", maxTokenLength+1):            false,
+		"":                                               false,
 	}
 	for tok, ok := range cases {
 		_, err := parseToken(tok)
@@ -36,6 +40,7 @@ func TestParseToken(t *testing.T) {
 }
 
 func TestBearerToken(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in               string
 		tok              string
@@ -59,6 +64,7 @@ func TestBearerToken(t *testing.T) {
 }
 
 func TestStripIdentityHeaders(t *testing.T) {
+	t.Parallel()
 	h := map[string][]string{
 		"X-User-Id":    {"spoof"},
 		"X-User_Email": {"spoof"},
@@ -98,7 +104,7 @@ func FuzzTokenParsing(f *testing.F) {
 		Claims: []string{"stage"}, Keys: &staticKeys{current: ks}, Now: func() time.Time { return now }}
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _, _ = BearerToken(s)
-		if p, err := parseToken(s); err == nil && (p.header.Alg == "" || len(p.payload) == 0) {
+		if p, err := parseToken(s); err == nil && (p.alg == "" || len(p.payload) == 0) {
 			t.Fatalf("parsed without alg or payload: %q", s)
 		}
 		id, r := v.Verify(context.Background(), s)

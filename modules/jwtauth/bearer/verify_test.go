@@ -32,6 +32,7 @@ func mustKeySet(t *testing.T, keys ...*jwttest.Key) *KeySet {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	a, b, _ := jwttest.Keys(t)
 	now := time.Unix(1_800_000_000, 0).UTC()
 	const iss, aud = "https://issuer.test", "course-api"
@@ -70,6 +71,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			v := &Verifier{Issuer: iss, Audiences: []string{aud}, Algorithms: map[string]bool{"RS256": true},
 				Leeway: 30 * time.Second, Keys: &staticKeys{current: mustKeySet(t, a)}, Now: func() time.Time { return now }}
 			id, got := v.Verify(context.Background(), tc.token)
@@ -84,6 +86,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestVerifyIdentityClaims(t *testing.T) {
+	t.Parallel()
 	a, _, _ := jwttest.Keys(t)
 	now := time.Unix(1_800_000_000, 0)
 	c := jwttest.Claims(now, "", "", "u1")
@@ -106,9 +109,21 @@ func TestVerifyIdentityClaims(t *testing.T) {
 	if id.Extra["stage"] != "3" || id.Extra["tags"] != `["x"]` || len(id.Extra) != 2 {
 		t.Fatalf("extra: %v", id.Extra)
 	}
+	if string(id.Claims["stage"]) != "3" || string(id.Claims["tags"]) != `["x"]` || len(id.Claims) != 2 {
+		t.Fatalf("raw claims: %s", id.Claims)
+	}
+	// Every shape of the role claim gives the same list (identity.ParseRoles).
+	for _, role := range []any{"admin instructor", []string{"admin", "instructor"}, "admin,instructor", []string{"admin instructor", "admin"}} {
+		c["role"] = role
+		id, r := v.Verify(context.Background(), jwttest.SignRS256(t, a, c))
+		if r != nil || id.Role != "admin,instructor" || len(id.Roles) != 2 {
+			t.Fatalf("role %#v: %v %+v", role, r, id)
+		}
+	}
 }
 
 func TestVerifyUnknownKidRefreshes(t *testing.T) {
+	t.Parallel()
 	a, b, _ := jwttest.Keys(t)
 	now := time.Unix(1_800_000_000, 0)
 	keys := &staticKeys{current: mustKeySet(t, a), afterRefresh: mustKeySet(t, a, b)}
@@ -125,5 +140,51 @@ func TestVerifyUnknownKidRefreshes(t *testing.T) {
 	v.Keys = &staticKeys{}
 	if _, r := v.Verify(context.Background(), jwttest.SignRS256(t, a, jwttest.Claims(now, "", "", "u"))); r != RefuseNoKeys {
 		t.Fatalf("refusal %v", r)
+	}
+}
+
+// An ID token is signed by the same keys as an access token; only its typ
+// (JWT, or none) and its aud (the client) tell them apart.
+func TestVerifyTokenTypeAndClientAudience(t *testing.T) {
+	t.Parallel()
+	a, _, _ := jwttest.Keys(t)
+	now := time.Unix(1_800_000_000, 0)
+	const iss = "https://issuer.test"
+	access := jwttest.Claims(now, iss, iss, "u1")
+	idToken := jwttest.Claims(now, iss, "web", "u1")
+	verifier := func(anyType bool, audiences ...string) *Verifier {
+		return &Verifier{Issuer: iss, Audiences: audiences, Algorithms: map[string]bool{"RS256": true}, AnyType: anyType,
+			ClientIDs: func() []string { return []string{"web", "mobile"} },
+			Keys:      &staticKeys{current: mustKeySet(t, a)}, Now: func() time.Time { return now }}
+	}
+	cases := []struct {
+		name  string
+		v     *Verifier
+		token string
+		want  *Refusal
+	}{
+		{"at+jwt", verifier(false), jwttest.SignRS256Typ(t, a, "at+jwt", access), nil},
+		{"application/at+jwt", verifier(false), jwttest.SignRS256Typ(t, a, "application/at+jwt", access), nil},
+		{"case-insensitive", verifier(false), jwttest.SignRS256Typ(t, a, "Application/AT+JWT", access), nil},
+		{"typ JWT refused", verifier(false), jwttest.SignRS256Typ(t, a, "JWT", access), RefuseTokenType},
+		{"no typ refused", verifier(false), jwttest.SignRS256Typ(t, a, "", access), RefuseTokenType},
+		{"other +jwt refused", verifier(false), jwttest.SignRS256Typ(t, a, "logout+jwt", access), RefuseTokenType},
+		{"ID token refused by typ", verifier(false), jwttest.SignRS256Typ(t, a, "JWT", idToken), RefuseTokenType},
+		{"any typ: access token", verifier(true), jwttest.SignRS256Typ(t, a, "JWT", access), nil},
+		{"any typ: ID token still refused by aud", verifier(true), jwttest.SignRS256Typ(t, a, "JWT", idToken), RefuseAudience},
+		{"aud array naming a client", verifier(true), jwttest.SignRS256Typ(t, a, "", func() map[string]any {
+			c := jwttest.Claims(now, iss, "", "u1")
+			c["aud"] = []string{iss, "mobile"}
+			return c
+		}()), RefuseAudience},
+		{"client id listed in audience", verifier(true, "web"), jwttest.SignRS256Typ(t, a, "JWT", idToken), nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if _, got := tc.v.Verify(context.Background(), tc.token); got != tc.want {
+				t.Fatalf("refusal = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -90,10 +90,22 @@ func B64JSON(v any) string {
 	return B64(b)
 }
 
-// SignRS256 makes a compact JWS with the key (its kid in the header).
+// SignRS256 makes an access token: a compact JWS with the key (its kid in
+// the header) and typ at+jwt (RFC 9068 §2.1).
 func SignRS256(t testing.TB, k *Key, claims map[string]any) string {
 	t.Helper()
-	input := B64JSON(map[string]any{"alg": "RS256", "kid": k.Kid, "typ": "JWT"}) + "." + B64JSON(claims)
+	return SignRS256Typ(t, k, "at+jwt", claims)
+}
+
+// SignRS256Typ is SignRS256 with another typ header ("" for none): "JWT"
+// is what an ID token carries.
+func SignRS256Typ(t testing.TB, k *Key, typ string, claims map[string]any) string {
+	t.Helper()
+	header := map[string]any{"alg": "RS256", "kid": k.Kid}
+	if typ != "" {
+		header["typ"] = typ
+	}
+	input := B64JSON(header) + "." + B64JSON(claims)
 	sum := sha256.Sum256([]byte(input))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, k.Priv, crypto.SHA256, sum[:])
 	if err != nil {
