@@ -31,7 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	request_quota [<matcher>] {
 //		key          <placeholder template>
 //		limit        <n> per <duration>    # repeatable; all apply
-//		exempt_roles <roles…>              # from {http.auth.user.role}
+//		exempt_roles <roles…>              # users holding any of these (typed identity)
 //		exempt {                           # requests never limited
 //			<matchers…>
 //		}

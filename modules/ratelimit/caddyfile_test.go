@@ -11,6 +11,7 @@ import (
 )
 
 func TestUnmarshalCaddyfile(t *testing.T) {
+	t.Parallel()
 	d := caddyfile.NewTestDispenser(`request_quota {
 		key {http.auth.user.id}
 		limit 20 per 24h
@@ -38,6 +39,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 }
 
 func TestUnmarshalCaddyfileExemptMatcher(t *testing.T) {
+	t.Parallel()
 	d := caddyfile.NewTestDispenser(`request_quota {
 		key {http.request.remote.host}
 		limit 10 per 1d
@@ -58,6 +60,7 @@ func TestUnmarshalCaddyfileExemptMatcher(t *testing.T) {
 }
 
 func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	t.Parallel()
 	tests := map[string]struct{ input, want string }{
 		"argument":       {"request_quota foo {\nkey {x}\nlimit 1 per 1s\n}", "wrong argument count"},
 		"no key":         {"request_quota {\nlimit 1 per 1s\n}", "key is required"},

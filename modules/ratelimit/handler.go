@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/intellistack/intellistack/identity"
+	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/modules/store"
 )
 
@@ -40,6 +42,14 @@ func init() {
 //
 // Exempt requests (exempt_roles, exempt matchers) pass without a check and
 // without headers.
+//
+// Errors: the refusals above (429 rate_limited, 400 quota_key_missing, 503
+// quota_unavailable) are written directly as the platform's JSON error
+// (internal/apierror) and the handler returns nil, so clients get JSON with
+// or without handle_errors, and handle_errors does not see them. Errors
+// that are not refusals go to Caddy's handle_errors: a request without a
+// replacer (500) and an error of an exempt matcher; a client that hung up
+// during the check gets nothing.
 //
 // Order: at site level the directive runs after basic_auth and forward_auth
 // (and after authentication plugins ordered next to them), before
@@ -70,9 +80,12 @@ type Handler struct {
 	//	limit <n> per <duration>
 	Limits []LimitConfig `json:"limits,omitempty"`
 
-	// ExemptRoles lists roles that are never limited, read from
-	// {http.auth.user.role} (a single role, or several separated by commas or
-	// spaces) as set by the authentication handler.
+	// ExemptRoles lists roles that are never limited: a request is exempt
+	// when its user holds any of them (whatever other roles they hold). The
+	// roles are the typed identity's (identity.FromRequest), as bearer_jwt
+	// records it; with Caddy's own authentication providers they are read
+	// from {http.auth.user.role} with the same role parser (one role, or
+	// several separated by commas or spaces).
 	//
 	//	exempt_roles <role…>
 	ExemptRoles []string `json:"exempt_roles,omitempty"`
@@ -110,7 +123,6 @@ type Handler struct {
 	limiter Limiter
 	release func()
 	exempt  caddyhttp.MatcherSet
-	roles   map[string]bool
 	zone    string
 	policy  string
 	logger  *zap.Logger
@@ -159,10 +171,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// Before loading the matchers: loading clears ExemptRaw.
 	fingerprint := h.fingerprint(limits)
 
-	h.roles = make(map[string]bool, len(h.ExemptRoles))
-	for _, r := range h.ExemptRoles {
-		h.roles[r] = true
-	}
 	if h.ExemptRaw != nil {
 		mods, err := ctx.LoadModule(h, "ExemptRaw")
 		if err != nil {
@@ -235,7 +243,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if repl == nil {
 		return caddyhttp.Error(http.StatusInternalServerError, errors.New("request_quota: no replacer"))
 	}
-	exempt, err := h.isExempt(r, repl)
+	exempt, err := h.isExempt(r)
 	if err != nil {
 		return err
 	}
@@ -248,10 +256,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if c := h.logger.Check(zapcore.DebugLevel, "quota key did not resolve"); c != nil {
 			c.Write(zap.String("zone", h.zone), zap.String("key_template", h.Key))
 		}
-		return writeError(w, http.StatusBadRequest, errorBody{
-			Code:    "quota_key_missing",
-			Message: fmt.Sprintf("This endpoint counts requests per %s, which this request does not carry.", h.Key),
-		})
+		return writeError(w, apierror.New(http.StatusBadRequest, "quota_key_missing",
+			fmt.Sprintf("This endpoint counts requests per %s, which this request does not carry.", h.Key)))
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
@@ -266,10 +272,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return next.ServeHTTP(w, r)
 		}
 		w.Header().Set("Retry-After", "5")
-		return writeError(w, http.StatusServiceUnavailable, errorBody{
-			Code:    "quota_unavailable",
-			Message: "The request quota cannot be checked right now; try again shortly.",
-		})
+		return writeError(w, apierror.New(http.StatusServiceUnavailable, "quota_unavailable",
+			"The request quota cannot be checked right now; try again shortly."))
 	}
 
 	setQuotaHeaders(w.Header(), d, h.policy)
@@ -293,16 +297,12 @@ func (h *Handler) fingerprint(limits []Limit) string {
 	return string(b)
 }
 
-// isExempt reports whether the request is never limited: its role is an
-// exempt one, or it matches the exempt matchers.
-func (h *Handler) isExempt(r *http.Request, repl *caddy.Replacer) (bool, error) {
-	if len(h.roles) > 0 {
-		if role, ok := repl.GetString("http.auth.user.role"); ok && role != "" {
-			for _, rl := range strings.FieldsFunc(role, func(c rune) bool { return c == ',' || c == ' ' }) {
-				if h.roles[rl] {
-					return true, nil
-				}
-			}
+// isExempt reports whether the request is never limited: its user holds
+// an exempt role, or it matches the exempt matchers.
+func (h *Handler) isExempt(r *http.Request) (bool, error) {
+	if len(h.ExemptRoles) > 0 {
+		if id, ok := identity.FromRequest(r); ok && id.HasRole(h.ExemptRoles...) {
+			return true, nil
 		}
 	}
 	if len(h.exempt) > 0 {

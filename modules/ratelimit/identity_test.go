@@ -12,9 +12,10 @@ import (
 
 // testIdentity stands in for the authentication handler in tests: it sets
 // {http.auth.user.id} and {http.auth.user.role} from the X-Test-User and
-// X-Test-Role request headers (only when present), as bearer_jwt would from a
-// validated token. It exists only in this package's test binary (and in the
-// Caddy child processes that binary runs).
+// X-Test-Role request headers (only when present), as Caddy's own
+// authentication providers would; identity.FromRequest builds the typed
+// identity from them. It exists only in this package's test binary (and in
+// the Caddy child processes that binary runs).
 type testIdentity struct{}
 
 func init() {

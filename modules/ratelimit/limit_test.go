@@ -6,6 +6,7 @@ import (
 )
 
 func TestSummarize(t *testing.T) {
+	t.Parallel()
 	day := Limit{Count: 3, Window: 24 * time.Hour}
 	minute := Limit{Count: 2, Window: time.Minute}
 	const now = int64(100_000_000)
@@ -39,6 +40,7 @@ func TestSummarize(t *testing.T) {
 }
 
 func TestDecideAllowUsesLastUnit(t *testing.T) {
+	t.Parallel()
 	l := []Limit{{Count: 2, Window: time.Hour}}
 	d := decide(opAllow, []int64{1000}, true, 2000, l)
 	if !d.Allowed || d.Remaining != 0 || d.RetryAfter != 0 || d.Reset != time.Hour-time.Second {
@@ -50,6 +52,7 @@ func TestDecideAllowUsesLastUnit(t *testing.T) {
 }
 
 func TestFormatWindow(t *testing.T) {
+	t.Parallel()
 	for d, want := range map[time.Duration]string{
 		24 * time.Hour: "24h", 30 * time.Minute: "30m", 90 * time.Minute: "1h30m",
 		90 * time.Second: "1m30s", 500 * time.Millisecond: "500ms", 0: "0s",
@@ -61,6 +64,7 @@ func TestFormatWindow(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	bad := []Config{
 		{Limits: []Limit{{1, time.Second}}},
 		{Zone: "z"},
@@ -76,6 +80,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestSecondsRoundsUp(t *testing.T) {
+	t.Parallel()
 	if seconds(200*time.Millisecond) != 1 || seconds(time.Second) != 1 || seconds(1001*time.Millisecond) != 2 || seconds(0) != 0 {
 		t.Fatal("seconds must round up")
 	}

@@ -26,8 +26,12 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // forEachStore runs body on a memory limiter and on database limiters over
 // SQLite and PostgreSQL: the same behaviour is required of all three.
+//
+// Each subtest owns its store (a fresh database, or a limiter of its own),
+// so they run in parallel.
 func forEachStore(t *testing.T, body func(t *testing.T, newLimiter func(cfg Config) Limiter)) {
 	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
 		body(t, func(cfg Config) Limiter {
 			l, err := NewMemoryLimiter(cfg)
 			if err != nil {
@@ -38,6 +42,7 @@ func forEachStore(t *testing.T, body func(t *testing.T, newLimiter func(cfg Conf
 		})
 	})
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		body(t, func(cfg Config) Limiter {
 			l, err := NewDatabaseLimiter(StaticDB{db}, cfg)
 			if err != nil {
@@ -60,6 +65,7 @@ func mustAllow(t *testing.T, l Limiter, key string) Decision {
 // The 21st message in 24 h is refused; the first one after the window frees
 // up is admitted.
 func TestTwentyPerDay(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, newLimiter func(Config) Limiter) {
 		clock := newFakeClock()
 		l := newLimiter(Config{Zone: "tutor", Limits: []Limit{{20, 24 * time.Hour}}, Now: clock.Now})
@@ -100,6 +106,7 @@ func TestTwentyPerDay(t *testing.T) {
 }
 
 func TestCheckRecordReset(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, newLimiter func(Config) Limiter) {
 		ctx := context.Background()
 		clock := newFakeClock()
@@ -141,6 +148,7 @@ func TestCheckRecordReset(t *testing.T) {
 }
 
 func TestSeveralLimits(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, newLimiter func(Config) Limiter) {
 		clock := newFakeClock()
 		l := newLimiter(Config{Zone: "burst", Limits: []Limit{{5, time.Hour}, {2, time.Minute}}, Now: clock.Now})
@@ -160,7 +168,9 @@ func TestSeveralLimits(t *testing.T) {
 
 // Zones keep counters apart on one store.
 func TestZonesAreSeparate(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		clock := newFakeClock()
 		mk := func(zone string) Limiter {
 			l, err := NewDatabaseLimiter(StaticDB{db}, Config{Zone: zone, Limits: []Limit{{1, time.Hour}}, Now: clock.Now})
@@ -179,6 +189,7 @@ func TestZonesAreSeparate(t *testing.T) {
 // Under any concurrency a limit of 20 admits exactly 20; on PostgreSQL also
 // through two separate connection pools (two nodes).
 func TestConcurrentExactlyN(t *testing.T) {
+	t.Parallel()
 	run := func(t *testing.T, limiters []Limiter) {
 		var admitted atomic.Int64
 		var wg sync.WaitGroup
@@ -208,15 +219,18 @@ func TestConcurrentExactlyN(t *testing.T) {
 	}
 	cfg := Config{Zone: "tutor", Limits: []Limit{{20, 24 * time.Hour}}}
 	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
 		l, _ := NewMemoryLimiter(cfg)
 		defer l.Close()
 		run(t, []Limiter{l})
 	})
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		l, _ := NewDatabaseLimiter(StaticDB{testutil.OpenDatabase(t, "sqlite")}, cfg)
 		run(t, []Limiter{l})
 	})
 	t.Run("postgres-two-pools", func(t *testing.T) {
+		t.Parallel()
 		url := testutil.PostgresURL(t)
 		var ls []Limiter
 		for i := 0; i < 2; i++ {
@@ -238,7 +252,9 @@ func TestConcurrentExactlyN(t *testing.T) {
 // The database keeps a digest of the key, at most Count rows per key, and
 // the sweeper deletes only what no window sees.
 func TestDatabaseRowsBoundedAndSwept(t *testing.T) {
+	t.Parallel()
 	testutil.ForEachDatabase(t, func(t *testing.T, db *store.DB) {
+		t.Parallel()
 		ctx := context.Background()
 		clock := newFakeClock()
 		l, _ := NewDatabaseLimiter(StaticDB{db}, Config{Zone: "z", Limits: []Limit{{3, time.Hour}}, Now: clock.Now})
@@ -279,6 +295,7 @@ func TestDatabaseRowsBoundedAndSwept(t *testing.T) {
 }
 
 func TestMemorySweepForgetsIdleKeys(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock()
 	l, _ := NewMemoryLimiter(Config{Zone: "z", Limits: []Limit{{2, time.Minute}}, Now: clock.Now})
 	defer l.Close()
@@ -294,6 +311,7 @@ func TestMemorySweepForgetsIdleKeys(t *testing.T) {
 // Limiters of one zone acquired through the pool share a store that lives
 // while a holder remains (this is how counters survive a reload).
 func TestAcquireMemorySharesAcrossHolders(t *testing.T) {
+	t.Parallel()
 	cfg := Config{Zone: "test.acquire", Limits: []Limit{{1, time.Hour}}}
 	a, releaseA, err := AcquireMemoryLimiter(cfg)
 	if err != nil {

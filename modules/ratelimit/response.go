@@ -1,12 +1,13 @@
 package ratelimit
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/intellistack/intellistack/internal/apierror"
 )
 
 // seconds rounds a positive duration up to whole seconds, as the RateLimit
@@ -36,44 +37,27 @@ func setQuotaHeaders(h http.Header, d Decision, policy string) {
 	h.Set("RateLimit-Policy", policy)
 }
 
-type errorBody struct {
-	Code       string `json:"code"`
-	Message    string `json:"message"`
-	Limit      int    `json:"limit,omitempty"`
-	Window     string `json:"window,omitempty"`
-	RetryAfter *int64 `json:"retry_after,omitempty"`
-	RetryAt    string `json:"retry_at,omitempty"`
-}
-
 // writeRefusal answers 429 with Retry-After and the JSON a chat widget can
 // show ("the next one frees up at …").
 func writeRefusal(w http.ResponseWriter, d Decision) error {
 	retry := seconds(d.RetryAfter)
 	retryAt := d.At.Add(time.Duration(retry) * time.Second).UTC()
 	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
-	return writeError(w, http.StatusTooManyRequests, errorBody{
-		Code: "rate_limited",
-		Message: fmt.Sprintf("Limit reached: %d requests per %s. The next one frees up at %s.",
-			d.Limit.Count, FormatWindow(d.Limit.Window), retryAt.Format("2006-01-02 15:04:05 UTC")),
-		Limit:      d.Limit.Count,
-		Window:     FormatWindow(d.Limit.Window),
-		RetryAfter: &retry,
-		RetryAt:    retryAt.Format(time.RFC3339),
-	})
+	window := FormatWindow(d.Limit.Window)
+	return writeError(w, apierror.New(http.StatusTooManyRequests, "rate_limited",
+		fmt.Sprintf("Limit reached: %d requests per %s. The next one frees up at %s.",
+			d.Limit.Count, window, retryAt.Format("2006-01-02 15:04:05 UTC"))).
+		With("limit", d.Limit.Count).
+		With("window", window).
+		With("retry_after", retry).
+		With("retry_at", retryAt.Format(time.RFC3339)))
 }
 
-// writeError writes {"error": body} with status; the handler answers for
-// itself, so the body is JSON with or without handle_errors. It returns nil
-// even when the write fails: the status is out, and an error would only make
-// Caddy try to write another.
-func writeError(w http.ResponseWriter, status int, body errorBody) error {
-	b, _ := json.Marshal(struct {
-		Error errorBody `json:"error"`
-	}{body})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+// writeError writes e, the platform's {"error": {…}} envelope; the handler
+// answers for itself, so the body is JSON with or without handle_errors. It
+// returns nil even when the write fails: the status is out, and an error
+// would only make Caddy try to write another.
+func writeError(w http.ResponseWriter, e *apierror.Error) error {
+	e.Write(w)
 	return nil
 }
