@@ -133,6 +133,7 @@ func TestParseRequestIsStrict(t *testing.T) {
 		`{"type":"threads.create","params":{"input":{"content":[{"type":"input_text","TEXT":"x","text":"y"}]}}}`,
 		`{"type":"threads.list","params":{}}{}`,
 		`{"type":"threads.list","params":{}`,
+		`{"type":"threads.list","params":{},"metadata":{"a":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}}`,
 	} {
 		if _, err := ParseRequest([]byte(body), testOps); err == nil {
 			t.Errorf("accepted %s", body)

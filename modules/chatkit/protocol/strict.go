@@ -3,9 +3,8 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"strings"
 )
 
@@ -62,66 +61,174 @@ var (
 	})
 )
 
-// checkKeys walks body, one JSON value, against the request's shape.
+// maxDepth bounds the nesting of a request: no request of the protocol
+// comes near it, and the walk below recurses once per level.
+const maxDepth = 128
+
+// checkKeys checks body, one JSON value, against the request's shape. It
+// first lets encoding/json validate the syntax (a fast scan), then walks the
+// bytes once itself: encoding/json's token API would cost ten times the
+// scan for a body of many small values.
 func checkKeys(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // numbers are not converted, so none is refused here
-	if err := walk(dec, requestShape, ""); err != nil {
-		return err
+	if !json.Valid(body) {
+		var v any
+		return BadRequest("malformed JSON: %v", json.Unmarshal(body, &v))
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return BadRequest("malformed JSON: data after the top-level object")
-	}
-	return nil
+	w := walker{b: body}
+	return w.value(requestShape, nil, 0)
 }
 
-func walk(dec *json.Decoder, s *shape, path string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return malformed(err)
-	}
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return malformed(err)
-			}
-			key, _ := tok.(string)
-			if seen[key] {
-				return BadRequest("duplicate key %q in %s", key, where(path))
-			}
-			seen[key] = true
-			child, err := s.child(key, path)
-			if err != nil {
-				return err
-			}
-			if err := walk(dec, child, join(path, key)); err != nil {
-				return err
-			}
+// walker reads a JSON text that json.Valid accepted.
+type walker struct {
+	b   []byte
+	pos int
+}
+
+func (w *walker) space() {
+	for w.pos < len(w.b) {
+		switch w.b[w.pos] {
+		case ' ', '\t', '\n', '\r':
+			w.pos++
+		default:
+			return
 		}
-	case json.Delim('['):
+	}
+}
+
+// value reads one value of shape s at path at.
+func (w *walker) value(s *shape, at *path, depth int) error {
+	w.space()
+	switch w.b[w.pos] {
+	case '{':
+		if depth >= maxDepth {
+			return BadRequest("the request is nested more than %d levels deep", maxDepth)
+		}
+		return w.object(s, at, depth)
+	case '[':
+		if depth >= maxDepth {
+			return BadRequest("the request is nested more than %d levels deep", maxDepth)
+		}
 		var elem *shape
 		if s != nil {
 			elem = s.elem
 		}
-		for i := 0; dec.More(); i++ {
-			if err := walk(dec, elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+		w.pos++
+		for i := 0; ; i++ {
+			w.space()
+			if w.b[w.pos] == ']' {
+				w.pos++
+				return nil
+			}
+			if w.b[w.pos] == ',' {
+				w.pos++
+			}
+			if err := w.value(elem, &path{parent: at, index: i}, depth+1); err != nil {
 				return err
 			}
 		}
-	default:
-		return nil // a scalar
-	}
-	if _, err := dec.Token(); err != nil { // the closing delimiter
-		return malformed(err)
+	case '"':
+		w.str()
+	default: // a number, true, false or null
+		for w.pos < len(w.b) && !strings.ContainsRune(",]} \t\n\r", rune(w.b[w.pos])) {
+			w.pos++
+		}
 	}
 	return nil
 }
 
+// object reads an object: each key once, and, in an object the protocol
+// defines, spelled as the protocol spells it.
+func (w *walker) object(s *shape, at *path, depth int) error {
+	w.pos++
+	var seen []string // a handful of keys: a slice beats a map
+	var many map[string]bool
+	for {
+		w.space()
+		switch w.b[w.pos] {
+		case '}':
+			w.pos++
+			return nil
+		case ',':
+			w.pos++
+			w.space()
+		}
+		key := w.key()
+		if slices.Contains(seen, key) || many[key] {
+			return BadRequest("duplicate key %q in %s", key, at)
+		}
+		if len(seen) < 16 {
+			seen = append(seen, key)
+		} else {
+			if many == nil {
+				many = map[string]bool{}
+			}
+			many[key] = true
+		}
+		child, err := s.child(key, at)
+		if err != nil {
+			return err
+		}
+		w.space()
+		w.pos++ // the colon
+		if err := w.value(child, &path{parent: at, key: key}, depth+1); err != nil {
+			return err
+		}
+	}
+}
+
+// str skips a string and returns its raw bytes, quotes excluded.
+func (w *walker) str() []byte {
+	start := w.pos + 1
+	for w.pos = start; w.b[w.pos] != '"'; w.pos++ {
+		if w.b[w.pos] == '\\' {
+			w.pos++ // the escaped byte cannot end the string
+		}
+	}
+	w.pos++
+	return w.b[start : w.pos-1]
+}
+
+// key reads an object key, unescaped: "\u0074ype" is the key type.
+func (w *walker) key() string {
+	start := w.pos
+	raw := w.str()
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw)
+	}
+	var k string
+	_ = json.Unmarshal(w.b[start:w.pos], &k)
+	return k
+}
+
+// path is where a value sits, built only when an error names it: a string
+// per level would cost time quadratic in the depth.
+type path struct {
+	parent *path
+	key    string
+	index  int // for array elements, when key is ""
+}
+
+func (p *path) String() string {
+	if p == nil {
+		return "the request"
+	}
+	var parts []string
+	for ; p != nil; p = p.parent {
+		if p.key != "" {
+			parts = append(parts, "."+p.key)
+		} else {
+			parts = append(parts, fmt.Sprintf("[%d]", p.index))
+		}
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		b.WriteString(parts[i])
+	}
+	return strings.TrimPrefix(b.String(), ".")
+}
+
 // child returns the shape of key's value in an object of shape s.
-func (s *shape) child(key, path string) (*shape, error) {
+func (s *shape) child(key string, at *path) (*shape, error) {
 	if s == nil {
 		return nil, nil
 	}
@@ -130,32 +237,11 @@ func (s *shape) child(key, path string) (*shape, error) {
 	}
 	for known := range s.keys {
 		if strings.EqualFold(key, known) {
-			return nil, BadRequest("%q in %s is not %q: keys are case-sensitive", key, where(path), known)
+			return nil, BadRequest("%q in %s is not %q: keys are case-sensitive", key, at, known)
 		}
 	}
 	if s.closed {
-		return nil, BadRequest("unknown key %q in %s (expected type, params and metadata)", key, where(path))
+		return nil, BadRequest("unknown key %q in %s (expected type, params and metadata)", key, at)
 	}
 	return nil, nil
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func where(path string) string {
-	if path == "" {
-		return "the request"
-	}
-	return path
-}
-
-func malformed(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return BadRequest("malformed JSON: unexpected end of the body")
-	}
-	return BadRequest("malformed JSON: %v", err)
 }
