@@ -174,8 +174,9 @@ func (e *Engine) retrieve(ctx context.Context, t Turn, maxStage int, log *zap.Lo
 		return nil, true
 	}
 	// Defence in depth: whatever a retriever returns, nothing locked leaves.
+	// Filtered into a new slice: the retriever's may be shared (a cache).
 	q := retrieval.Query{MaxStage: maxStage, Course: t.Course}
-	kept := passages[:0]
+	kept := make([]retrieval.Passage, 0, len(passages))
 	for _, p := range passages {
 		if q.Visible(p) {
 			kept = append(kept, p)
