@@ -22,6 +22,7 @@ type AccessTokens interface {
 	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
 }
 
+// AccessTokenActive implements AccessTokens.
 func (s *SQL) AccessTokenActive(ctx context.Context, jti string, now time.Time) (bool, error) {
 	var expires int64
 	var revoked sql.NullInt64
@@ -35,6 +36,7 @@ func (s *SQL) AccessTokenActive(ctx context.Context, jti string, now time.Time) 
 	return !revoked.Valid && now.Before(fromMS(expires)), nil
 }
 
+// RevokeAccessToken implements AccessTokens.
 func (s *SQL) RevokeAccessToken(ctx context.Context, jti string, now time.Time) error {
 	_, err := s.db.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", ms(now), jti)
 	return err

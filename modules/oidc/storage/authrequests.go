@@ -31,12 +31,14 @@ type AuthRequests interface {
 	DeleteAuthRequest(ctx context.Context, id string) error
 }
 
+// CreateAuthRequest implements AuthRequests.
 func (s *SQL) CreateAuthRequest(ctx context.Context, r AuthRequest) error {
 	_, err := s.db.Exec(ctx, "INSERT INTO oidc_auth_requests (id, client_id, params, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
 		r.ID, r.ClientID, r.Params, ms(r.CreatedAt), ms(r.ExpiresAt))
 	return err
 }
 
+// AuthRequest implements AuthRequests.
 func (s *SQL) AuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error) {
 	r := AuthRequest{ID: id}
 	var created, expires int64
@@ -51,6 +53,7 @@ func (s *SQL) AuthRequest(ctx context.Context, id string, now time.Time) (*AuthR
 	return &r, nil
 }
 
+// DeleteAuthRequest implements AuthRequests.
 func (s *SQL) DeleteAuthRequest(ctx context.Context, id string) error {
 	_, err := s.db.Exec(ctx, "DELETE FROM oidc_auth_requests WHERE id = ?", id)
 	return err

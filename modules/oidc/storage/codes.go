@@ -63,6 +63,7 @@ func scanCode(row scanner) (*Code, error) {
 	return &c, nil
 }
 
+// CreateCode implements Codes.
 func (s *SQL) CreateCode(ctx context.Context, c Code) error {
 	if c.GrantID == "" {
 		c.GrantID = NewID()
@@ -74,6 +75,7 @@ func (s *SQL) CreateCode(ctx context.Context, c Code) error {
 	return err
 }
 
+// RedeemCode implements Codes.
 func (s *SQL) RedeemCode(ctx context.Context, hash, clientID string, now time.Time, check func(*Code) error, issue Issue) (*Code, *User, error) {
 	var code *Code
 	load := func(tx *store.Tx) (*spendable, error) {

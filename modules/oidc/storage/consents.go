@@ -17,6 +17,7 @@ type Consents interface {
 	SaveConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error
 }
 
+// ConsentedScopes implements Consents.
 func (s *SQL) ConsentedScopes(ctx context.Context, userID, clientID string) ([]string, error) {
 	var scope string
 	if err := s.db.QueryRow(ctx, "SELECT scope FROM oidc_consents WHERE user_id = ? AND client_id = ?", userID, clientID).Scan(&scope); err != nil {
@@ -25,6 +26,7 @@ func (s *SQL) ConsentedScopes(ctx context.Context, userID, clientID string) ([]s
 	return splitScopes(scope), nil
 }
 
+// SaveConsent implements Consents.
 func (s *SQL) SaveConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error {
 	_, err := s.db.Exec(ctx, `INSERT INTO oidc_consents (user_id, client_id, scope, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,

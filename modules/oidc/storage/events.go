@@ -27,6 +27,7 @@ type Events interface {
 	RecordEvent(ctx context.Context, e Event) error
 }
 
+// RecordEvent implements Events.
 func (s *SQL) RecordEvent(ctx context.Context, e Event) error {
 	if e.ID == "" {
 		e.ID = NewID()

@@ -60,8 +60,10 @@ func signingKeys(ctx context.Context, q querier) ([]SigningKey, error) {
 	return keys, rows.Err()
 }
 
+// SigningKeys implements Keys.
 func (s *SQL) SigningKeys(ctx context.Context) ([]SigningKey, error) { return signingKeys(ctx, s.db) }
 
+// RotateKeys implements Keys.
 func (s *SQL) RotateKeys(ctx context.Context, now time.Time, plan func(current []SigningKey) ([]SigningKey, error)) ([]SigningKey, error) {
 	var keys []SigningKey
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {

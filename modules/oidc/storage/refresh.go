@@ -78,6 +78,7 @@ func lockRefresh(ctx context.Context, tx *store.Tx, hash string) (*RefreshToken,
 	return scanRefresh(tx.QueryRow(ctx, "SELECT "+refreshColumns+" FROM oidc_refresh_tokens WHERE token_hash = ?"+forUpdate(tx), hash))
 }
 
+// RotateRefresh implements RefreshTokens.
 func (s *SQL) RotateRefresh(ctx context.Context, hash, clientID string, now time.Time, check func(*RefreshToken) error, issue Issue) (*RefreshToken, *User, error) {
 	var token *RefreshToken
 	load := func(tx *store.Tx) (*spendable, error) {
@@ -102,6 +103,7 @@ func (s *SQL) RotateRefresh(ctx context.Context, hash, clientID string, now time
 	return token, u, err
 }
 
+// ActiveRefreshToken implements RefreshTokens.
 func (s *SQL) ActiveRefreshToken(ctx context.Context, hash string, now time.Time) (*RefreshToken, error) {
 	t, err := scanRefresh(s.db.QueryRow(ctx, "SELECT "+refreshColumns+" FROM oidc_refresh_tokens WHERE token_hash = ?", hash))
 	if err != nil {
@@ -113,6 +115,7 @@ func (s *SQL) ActiveRefreshToken(ctx context.Context, hash string, now time.Time
 	return t, nil
 }
 
+// RevokeRefreshToken implements RefreshTokens.
 func (s *SQL) RevokeRefreshToken(ctx context.Context, hash, clientID string, now time.Time) (*RefreshToken, error) {
 	var token *RefreshToken
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {

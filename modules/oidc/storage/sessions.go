@@ -45,6 +45,7 @@ func scanSession(row scanner) (*Session, error) {
 	return &s, nil
 }
 
+// CreateSession implements Sessions.
 func (s *SQL) CreateSession(ctx context.Context, tokenHash string, sess Session) (*Session, error) {
 	if sess.ID == "" {
 		sess.ID = NewID()
@@ -57,6 +58,7 @@ func (s *SQL) CreateSession(ctx context.Context, tokenHash string, sess Session)
 	return &sess, nil
 }
 
+// Session implements Sessions.
 func (s *SQL) Session(ctx context.Context, tokenHash string, now time.Time) (*Session, error) {
 	sess, err := scanSession(s.db.QueryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE token_hash = ?", tokenHash))
 	if err != nil {
@@ -68,6 +70,7 @@ func (s *SQL) Session(ctx context.Context, tokenHash string, now time.Time) (*Se
 	return sess, nil
 }
 
+// DeleteSession implements Sessions.
 func (s *SQL) DeleteSession(ctx context.Context, tokenHash string) (*Session, error) {
 	// One statement (RETURNING exists in both dialects), so two sign-outs
 	// of one session cannot both report it.

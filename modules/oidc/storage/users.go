@@ -71,6 +71,7 @@ func userByID(ctx context.Context, q querier, id string) (*User, error) {
 	return scanUser(q.QueryRow(ctx, "SELECT "+userColumns+" FROM users u WHERE u.id = ?", id))
 }
 
+// CreateUser implements Users.
 func (s *SQL) CreateUser(ctx context.Context, u User, passwordHash string) (*User, error) {
 	if u.ID == "" {
 		u.ID = NewID()
@@ -101,8 +102,10 @@ func (s *SQL) CreateUser(ctx context.Context, u User, passwordHash string) (*Use
 	return &u, nil
 }
 
+// UserByID implements Users.
 func (s *SQL) UserByID(ctx context.Context, id string) (*User, error) { return userByID(ctx, s.db, id) }
 
+// UserWithPassword implements Users.
 func (s *SQL) UserWithPassword(ctx context.Context, email string) (*User, string, error) {
 	var hash string
 	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userColumns+`, COALESCE(a.password, '')
@@ -114,6 +117,7 @@ func (s *SQL) UserWithPassword(ctx context.Context, email string) (*User, string
 	return u, hash, nil
 }
 
+// SetPassword implements Users.
 func (s *SQL) SetPassword(ctx context.Context, userID, passwordHash string, now time.Time) error {
 	res, err := s.db.Exec(ctx, "UPDATE accounts SET password = ?, updated_at = ? WHERE user_id = ? AND provider_id = 'credential'",
 		passwordHash, ms(now), userID)
