@@ -29,7 +29,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/identity"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 	"github.com/intellistack/intellistack/modules/tutor/engine"
@@ -167,13 +166,10 @@ func (t *Tutor) Respond(ctx context.Context, req *responder.Request, s responder
 	}
 	// From the validated token (bearer_jwt's claim), never from the client.
 	stage, _ := req.User.Claim(claim)
-	// The roles as a list, parsed as every module parses them (package
-	// identity). TODO(chatkit): read req.User.Roles once responder.User
-	// carries the typed identity's list; until then its Role is that list
-	// joined with ",", which SplitRoles reverses.
-	roles := identity.SplitRoles(req.User.Role)
+	// The roles as the typed identity lists them (package identity), never
+	// a string compared whole.
 	turn := engine.Turn{
-		Asker:   engine.Asker{UserID: req.User.ID, Roles: roles, Stage: stage},
+		Asker:   engine.Asker{UserID: req.User.ID, Roles: req.User.Roles, Stage: stage},
 		Message: req.Input.Text(),
 		Course:  t.Course,
 		Page: prompt.Page{
