@@ -59,7 +59,11 @@ type MatchOp struct {
 
 	// ReadTimeout bounds the time to receive the body, counted from when
 	// the matcher starts reading it; a body not read by then matches (and
-	// the handler answers 408). Default: 10s, the handler's default.
+	// the handler answers 408). Default: 10s, the handler's default. A
+	// matcher gets no ResponseWriter: it sets the deadline through Caddy's
+	// idle-timeout wrappers, which are on by default; with both
+	// read_idle_timeout and write_idle_timeout disabled it reads without
+	// one (the handler still has its own).
 	//
 	//	read_timeout <duration>
 	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
