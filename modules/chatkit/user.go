@@ -2,7 +2,6 @@ package chatkit
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -19,8 +18,7 @@ func userFromRequest(r *http.Request) (responder.User, bool) {
 	}
 	u := responder.User{
 		ID: id.ID, Email: id.Email, EmailVerified: id.EmailVerified,
-		Roles: id.Roles, Role: strings.Join(id.Roles, ","),
-		Claims: id.Claim,
+		Roles: id.Roles, Claims: id.Claim,
 	}
 	if id.Claims == nil {
 		// An identity built from placeholders (an authenticator that does

@@ -63,10 +63,6 @@ type User struct {
 	// Roles are the user's roles, in the credential's order, without
 	// duplicates.
 	Roles []string
-	// Role is Roles joined by ",".
-	//
-	// Deprecated: use Roles or HasRole; kept while modules/tutor reads it.
-	Role string
 	// Claims looks up a custom claim the authentication handler passed on
 	// (for example a token's stage claim); nil means none.
 	Claims func(name string) (string, bool)
