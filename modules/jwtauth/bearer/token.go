@@ -60,7 +60,7 @@ func parseToken(token string) (*parsedToken, error) {
 	}
 	// We understand no JWS extension, and RFC 7515 §4.1.11 says a token
 	// naming one it needs must then be rejected. b64 (RFC 7797 §3) changes
-	// what is signed and is only valid when listed in crit: refused too,
+	// what is signed and is only valid when listed in crit (§6): refused too,
 	// even where jwx would honour it.
 	if _, ok := h.Get(jws.CriticalKey); ok {
 		return nil, errMalformed
