@@ -181,18 +181,11 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS intellistack_schema_mi
 // others wait, then find nothing left to do. On SQLite the write lock taken
 // by each transaction does the same.
 func Migrate(ctx context.Context, db *DB) ([]Migration, error) {
-	all, err := loadMigrations(db.dialect)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := lockMigrations(ctx, db)
+	all, unlock, err := beginMigrations(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := prepareBookkeeping(ctx, db); err != nil {
-		return nil, err
-	}
 	var applied []Migration
 	for _, m := range all {
 		done, err := applyMigration(ctx, db, m)
@@ -233,18 +226,11 @@ func applyMigration(ctx context.Context, db *DB, m Migration) (bool, error) {
 
 // MigrationStatuses lists every known migration and whether it is applied.
 func MigrationStatuses(ctx context.Context, db *DB) ([]MigrationStatus, error) {
-	all, err := loadMigrations(db.dialect)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := lockMigrations(ctx, db)
+	all, unlock, err := beginMigrations(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := prepareBookkeeping(ctx, db); err != nil {
-		return nil, err
-	}
 	recorded, err := recordedMigrations(ctx, db)
 	if err != nil {
 		return nil, err
@@ -331,11 +317,26 @@ func lockMigrations(ctx context.Context, db *DB) (func(), error) {
 	}, nil
 }
 
-// prepareBookkeeping creates the bookkeeping table and, once, carries over
-// what the first release recorded (see legacy.go).
-func prepareBookkeeping(ctx context.Context, db *DB) error {
-	if _, err := db.Exec(ctx, createMigrationsTable); err != nil {
-		return fmt.Errorf("creating the migrations table: %v", err)
+// beginMigrations loads the registered migrations of db's dialect, takes
+// the migration lock, and makes sure the bookkeeping table exists with what
+// the first release recorded carried over (legacy.go). The caller must call
+// unlock.
+func beginMigrations(ctx context.Context, db *DB) (all []Migration, unlock func(), err error) {
+	all, err = loadMigrations(db.dialect)
+	if err != nil {
+		return nil, nil, err
 	}
-	return adoptLegacyMigrations(ctx, db)
+	unlock, err = lockMigrations(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := db.Exec(ctx, createMigrationsTable); err != nil {
+		unlock()
+		return nil, nil, fmt.Errorf("creating the migrations table: %v", err)
+	}
+	if err := adoptLegacyMigrations(ctx, db); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return all, unlock, nil
 }
