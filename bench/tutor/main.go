@@ -75,7 +75,7 @@ func main() {
 	for i := 0; i < *n+200; i++ {
 		q := questions[i%len(questions)]
 		start := time.Now()
-		_ = e.Respond(context.Background(), engine.Turn{Asker: engine.Asker{Role: "student", Stage: "4"}, Message: q, Page: page, History: history}, discard{})
+		_ = e.Respond(context.Background(), engine.Turn{Asker: engine.Asker{Roles: []string{"student"}, Stage: "4"}, Message: q, Page: page, History: history}, discard{})
 		t := m.calledAt.Sub(start)
 		start = time.Now()
 		_ = m.Stream(context.Background(), model.Request{Messages: msgs}, func(string) error { return nil })

@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/intellistack/intellistack/identity/roles"
 	"github.com/intellistack/intellistack/modules/tutor/model"
 	"github.com/intellistack/intellistack/modules/tutor/prompt"
 	"github.com/intellistack/intellistack/modules/tutor/retrieval"
@@ -39,11 +38,6 @@ type Asker struct {
 	// Roles are the asker's roles, a list as the typed identity holds them
 	// (never a string to compare whole: "student,instructor" is staff).
 	Roles []string
-	// Role is a role string, read as a list by the platform's role parser
-	// when Roles is empty.
-	//
-	// Deprecated: set Roles. Kept while bench/tutor sets it.
-	Role string
 	// Stage is the stage claim ("" when the token has none).
 	Stage string
 }
@@ -93,11 +87,7 @@ func (e *Engine) MaxStage(a Asker) int {
 	if staff == nil {
 		staff = []string{"instructor", "admin"}
 	}
-	held := a.Roles
-	if len(held) == 0 && a.Role != "" {
-		held = roles.Split(a.Role)
-	}
-	if slices.ContainsFunc(held, func(r string) bool { return slices.Contains(staff, r) }) {
+	if slices.ContainsFunc(a.Roles, func(r string) bool { return slices.Contains(staff, r) }) {
 		return retrieval.AllStages
 	}
 	if n, err := strconv.Atoi(a.Stage); err == nil && n >= 1 {

@@ -87,7 +87,6 @@ func TestMaxStage(t *testing.T) {
 		{Asker{Roles: []string{"student", "instructor"}, Stage: "1"}, retrieval.AllStages},
 		{Asker{Roles: []string{"student", "teacher"}, Stage: "2"}, 2},
 		{Asker{Stage: "3"}, 3},
-		{Asker{Role: "student,instructor", Stage: "1"}, retrieval.AllStages}, // the deprecated string, read as a list
 	} {
 		if got := e.MaxStage(tc.a); got != tc.want {
 			t.Errorf("MaxStage(%+v) = %d, want %d", tc.a, got, tc.want)
