@@ -98,15 +98,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// oneArg reads the single argument of the option under the cursor and
+// returns the option's name with it.
+func oneArg(d *caddyfile.Dispenser) (name, value string, err error) {
+	name = d.Val()
+	if !d.Args(&value) || d.NextArg() {
+		return name, "", d.ArgErr()
+	}
+	return name, value, nil
+}
+
 // intArg reads exactly one non-negative integer argument.
 func intArg(d *caddyfile.Dispenser) (int, error) {
-	name := d.Val()
-	var v string
-	if !d.Args(&v) {
-		return 0, d.ArgErr()
-	}
-	if d.NextArg() {
-		return 0, d.ArgErr()
+	name, v, err := oneArg(d)
+	if err != nil {
+		return 0, err
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
@@ -117,13 +123,9 @@ func intArg(d *caddyfile.Dispenser) (int, error) {
 
 // durationArg reads exactly one duration argument (1m, 90s, 30d).
 func durationArg(d *caddyfile.Dispenser) (caddy.Duration, error) {
-	name := d.Val()
-	var v string
-	if !d.Args(&v) {
-		return 0, d.ArgErr()
-	}
-	if d.NextArg() {
-		return 0, d.ArgErr()
+	name, v, err := oneArg(d)
+	if err != nil {
+		return 0, err
 	}
 	dur, err := caddy.ParseDuration(v)
 	if err != nil || dur < 0 {
