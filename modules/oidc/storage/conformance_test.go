@@ -102,15 +102,15 @@ func TestUsers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(u.ID) != 32 || u.Role != "user" {
-			t.Fatalf("created %+v: want a new id and the role user", u)
+		if len(u.ID) != 32 || u.Role != "student" {
+			t.Fatalf("created %+v: want a new id and the role student", u)
 		}
 		got, err := s.UserByID(ctx, u.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.Email != "ada@example.com" || got.Name != "Ada" || got.Image != "https://img.test/ada.png" || !got.EmailVerified ||
-			got.Role != "user" || got.Banned || !got.BanExpires.IsZero() || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0.Add(time.Second)) {
+			got.Role != "student" || got.Banned || !got.BanExpires.IsZero() || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0.Add(time.Second)) {
 			t.Fatalf("read back %+v", got)
 		}
 		withPassword, hash, err := s.UserWithPassword(ctx, "ada@example.com")

@@ -19,6 +19,7 @@ type Event struct {
 	IP        string
 	UserAgent string
 	Detail    string
+	ActorID   string // who acted on the user: an admin's id, "cli", or "" for the user themself
 }
 
 // Events is the audit log.
@@ -32,8 +33,8 @@ func (s *SQL) RecordEvent(ctx context.Context, e Event) error {
 	if e.ID == "" {
 		e.ID = NewID()
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO auth_events (id, created_at, event, outcome, user_id, email, client_id, ip, user_agent, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, ms(e.CreatedAt), e.Event, e.Outcome, e.UserID, e.Email, e.ClientID,
-		e.IP, e.UserAgent, e.Detail)
+	_, err := s.db.Exec(ctx, `INSERT INTO auth_events (id, created_at, event, outcome, user_id, email, client_id, ip, user_agent, detail, actor_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, ms(e.CreatedAt), e.Event, e.Outcome, e.UserID, e.Email, e.ClientID,
+		e.IP, e.UserAgent, e.Detail, e.ActorID)
 	return err
 }

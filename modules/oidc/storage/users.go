@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/intellistack/intellistack/modules/store"
@@ -15,12 +16,20 @@ type User struct {
 	EmailVerified bool
 	Name          string
 	Image         string
-	Role          string // comma-separated roles; "user" when created empty
+	Role          string // comma-separated roles; DefaultRole when created empty
 	Banned        bool
+	BanReason     string
 	BanExpires    time.Time // zero: the ban does not expire
+	// Claims are the user's custom claims (users.claims, a JSON object);
+	// the provider copies the ones its operator lists into tokens. Nil
+	// when there are none.
+	Claims    map[string]json.RawMessage
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
+
+// DefaultRole is the role of a user created without one.
+const DefaultRole = "student"
 
 // IsBanned applies the ban, lifting an expired one.
 func (u *User) IsBanned(now time.Time) bool {
@@ -31,8 +40,9 @@ func (u *User) IsBanned(now time.Time) bool {
 // accounts; the password credential is the account with provider
 // "credential").
 type Users interface {
-	// CreateUser adds u (given an id when it has none, the role "user"
-	// when it has none) with a password credential, in one transaction.
+	// CreateUser adds u (given an id when it has none, DefaultRole when it
+	// has none, and its Claims) with a password credential, in one
+	// transaction.
 	// ErrEmailTaken when the address is in use.
 	CreateUser(ctx context.Context, u User, passwordHash string) (*User, error)
 
@@ -50,7 +60,7 @@ type Users interface {
 	SetPassword(ctx context.Context, userID, passwordHash string, now time.Time) error
 }
 
-const userColumns = "u.id, u.email, u.email_verified, u.name, COALESCE(u.image, ''), u.role, u.banned, u.ban_expires, u.created_at, u.updated_at"
+const userColumns = "u.id, u.email, u.email_verified, u.name, COALESCE(u.image, ''), u.role, u.banned, COALESCE(u.ban_reason, ''), u.ban_expires, u.claims, u.created_at, u.updated_at"
 
 // scanUser reads userColumns, then extra.
 func scanUser(row scanner, extra ...any) (*User, error) {
@@ -58,10 +68,13 @@ func scanUser(row scanner, extra ...any) (*User, error) {
 	var verified, banned int
 	var banExpires sql.NullInt64
 	var created, updated int64
-	dest := append([]any{&u.ID, &u.Email, &verified, &u.Name, &u.Image, &u.Role, &banned, &banExpires, &created, &updated}, extra...)
+	var claims string
+	dest := append([]any{&u.ID, &u.Email, &verified, &u.Name, &u.Image, &u.Role, &banned, &u.BanReason, &banExpires, &claims,
+		&created, &updated}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, notFound(err)
 	}
+	u.Claims = decodeClaims(claims)
 	u.EmailVerified, u.Banned = verified != 0, banned != 0
 	u.BanExpires, u.CreatedAt, u.UpdatedAt = fromNullMS(banExpires), fromMS(created), fromMS(updated)
 	return &u, nil
@@ -77,16 +90,20 @@ func (s *SQL) CreateUser(ctx context.Context, u User, passwordHash string) (*Use
 		u.ID = NewID()
 	}
 	if u.Role == "" {
-		u.Role = "user"
+		u.Role = DefaultRole
+	}
+	claims, err := encodeClaims(u.Claims)
+	if err != nil {
+		return nil, err
 	}
 	verified := 0
 	if u.EmailVerified {
 		verified = 1
 	}
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, name, image, role, banned, metadata, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, 0, '{}', ?, ?)`, u.ID, u.Email, verified, u.Name, nullString(u.Image), u.Role,
-			ms(u.CreatedAt), ms(u.UpdatedAt)); err != nil {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, name, image, role, banned, metadata, claims, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, 0, '{}', ?, ?, ?)`, u.ID, u.Email, verified, u.Name, nullString(u.Image), u.Role,
+			claims, ms(u.CreatedAt), ms(u.UpdatedAt)); err != nil {
 			if store.IsUniqueViolation(err) {
 				return ErrEmailTaken
 			}
