@@ -57,6 +57,7 @@ var inProcess sync.Mutex
 // the test ends. Tests that use it must not run in parallel.
 func StartCaddy(t testing.TB, caddyfile string) *Caddy {
 	t.Helper()
+	SkipIfShort(t) // before taking the lock: a skip ends the test at once
 	if !inProcess.TryLock() {
 		t.Fatal("testutil: another in-process Caddy is running; tests using StartCaddy must not be parallel")
 	}
@@ -85,6 +86,7 @@ func StartCaddy(t testing.TB, caddyfile string) *Caddy {
 // load error (and starts nothing) instead of failing the test.
 func TryStartCaddy(t testing.TB, caddyfile string) error {
 	t.Helper()
+	SkipIfShort(t)
 	c := newCaddy(t)
 	cfgJSON, err := c.Adapt(caddyfile)
 	if err != nil {
