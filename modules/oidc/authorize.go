@@ -231,6 +231,14 @@ func (p *provider) decide(w http.ResponseWriter, r *http.Request, req *authReque
 		p.pause(w, r, st, req, pathSignIn)
 		return
 	}
+	if p.requireVerified && !u.EmailVerified {
+		if req.hasPrompt("none") {
+			p.redirectError(w, r, req, apierror.NewOAuth(http.StatusBadRequest, "interaction_required", "the user has not verified their e-mail address"))
+			return
+		}
+		p.pause(w, r, st, req, pathCheckInbox)
+		return
+	}
 	client := p.clients[req.ClientID]
 	if !consented && (req.hasPrompt("consent") || (!client.SkipConsent && !p.hasConsent(ctx, st, u.ID, client.ID, req.Scopes))) {
 		if req.hasPrompt("none") {

@@ -12,8 +12,9 @@ import (
 
 // Brute-force limits on the hosted forms, with request_quota's limiter (the
 // same exact sliding windows, shared by every node through the database):
-// per client IP on every sign-in and sign-up POST, and per account on failed
-// sign-ins (a lockout that a successful sign-in clears).
+// per client IP on every sign-in and sign-up POST, and per account on
+// password attempts, counted before the check (a lockout that a successful
+// sign-in clears).
 const (
 	defaultLockoutFailures = 5
 	defaultLockoutWindow   = 30 * time.Minute
@@ -61,27 +62,21 @@ func (b *bruteForce) ipRefused(ctx context.Context, ip string) (ratelimit.Decisi
 	return d, !d.Allowed
 }
 
-// accountLocked says whether email has used up its failed sign-ins.
-func (b *bruteForce) accountLocked(ctx context.Context, email string) (ratelimit.Decision, bool) {
+// attempt counts a password attempt for email before the password is
+// checked, atomically (the limiter's Allow), and says whether the account
+// is locked. Counting first is what bounds concurrent guesses: with a check
+// and a later record, a burst of simultaneous attempts all passed the check
+// before any failure was recorded. A success clears the count (succeeded).
+func (b *bruteForce) attempt(ctx context.Context, email string) (ratelimit.Decision, bool) {
 	if b == nil || b.perAccount == nil || email == "" {
 		return ratelimit.Decision{}, false
 	}
-	d, err := b.perAccount.Check(ctx, email)
+	d, err := b.perAccount.Allow(ctx, email)
 	if err != nil {
 		b.logger.Error("brute-force limiter", zap.Error(err))
 		return d, false
 	}
 	return d, !d.Allowed
-}
-
-// failed records a failed sign-in for email.
-func (b *bruteForce) failed(ctx context.Context, email string) {
-	if b == nil || b.perAccount == nil || email == "" {
-		return
-	}
-	if _, err := b.perAccount.Record(ctx, email); err != nil {
-		b.logger.Error("brute-force limiter", zap.Error(err))
-	}
 }
 
 // succeeded clears email's failures.

@@ -48,6 +48,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		templates         <dir>              # page template overrides
 //		lockout           <failures> <window> | off   # default 5 30m
 //		ip_limit          <n> per <window> | off      # sign-in/up posts per IP, default 30 per 15m
+//		mail {                               # default: no mail (no verification, no reset)
+//			from "Course <noreply@learn.example.com>"   # required
+//			smtp <host:port> {               # or: outbox <dir> (.eml files, development)
+//				username <name>              # default: no AUTH
+//				password {env.SMTP_PASSWORD} # expanded at provision
+//				tls starttls|implicit|none   # default starttls
+//			}
+//			templates <dir>                  # mail template overrides
+//		}
+//		require_verified_email               # unverified users stop at "check your inbox"
 //	}
 //
 // The minimal form:
@@ -140,6 +150,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.Args(&h.Templates) || d.NextArg() {
 				return d.ArgErr()
 			}
+		case "mail":
+			if h.Mail != nil {
+				return d.Err("mail already set")
+			}
+			m, err := unmarshalMail(d)
+			if err != nil {
+				return err
+			}
+			h.Mail = m
+		case "require_verified_email":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.RequireVerifiedEmail = true
 		case "audience":
 			h.Audience = append(h.Audience, d.RemainingArgs()...)
 			if len(h.Audience) == 0 {

@@ -61,3 +61,22 @@ func (p *provider) checkCSRF(r *http.Request, form url.Values, purpose, requestI
 	}
 	return hmac.Equal([]byte(form.Get("csrf_token")), []byte(want))
 }
+
+// rotateCSRF gives the browser a new CSRF seed. It runs whenever the
+// session changes (sign-in, sign-out), so a seed planted or read before
+// sign-in cannot forge a form of the signed-in user. The request's own
+// Cookie header is updated too, so a form rendered later in the same
+// response matches the new cookie.
+func (p *provider) rotateCSRF(w http.ResponseWriter, r *http.Request) {
+	seed := randomToken(32)
+	http.SetCookie(w, &http.Cookie{Name: p.csrfCookieName(), Value: seed, Path: "/",
+		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+	cookies := r.Cookies()
+	r.Header.Del("Cookie")
+	for _, c := range cookies {
+		if c.Name != p.csrfCookieName() {
+			r.AddCookie(c)
+		}
+	}
+	r.AddCookie(&http.Cookie{Name: p.csrfCookieName(), Value: seed})
+}

@@ -19,6 +19,13 @@ const (
 	evRefreshReuse = "refresh_token_reuse"
 	evCodeReuse    = "authorization_code_reuse"
 	evRevoked      = "token_revoked"
+
+	evVerifySent      = "email_verification_sent"
+	evEmailVerified   = "email_verified"
+	evResetRequested  = "password_reset_requested"
+	evPasswordReset   = "password_reset"
+	evPasswordChanged = "password_changed"
+	evAccountExists   = "account_exists_notice_sent"
 )
 
 // record writes an audit row for e, stamped with the time, the client IP

@@ -119,6 +119,22 @@ type Handler struct {
 	IPLimit       int            `json:"ip_limit,omitempty"`
 	IPLimitWindow caddy.Duration `json:"ip_limit_window,omitempty"`
 
+	// Mail configures the provider's e-mails (see MailConfig): address
+	// verification, password reset and the notice to the owner of an
+	// address someone tried to sign up with. Default: no mail, hence no
+	// verification and no reset.
+	//
+	//	mail { from …; smtp <host:port> { … } | outbox <dir>; templates <dir> }
+	Mail *MailConfig `json:"mail,omitempty"`
+
+	// RequireVerifiedEmail stops users whose address is not verified at the
+	// authorization endpoint with a "check your inbox" page (with a button
+	// that sends the link again). Needs Mail. Default: off (tokens then
+	// carry email_verified false until the link is followed).
+	//
+	//	require_verified_email
+	RequireVerifiedEmail bool `json:"require_verified_email,omitempty"`
+
 	p                *provider
 	logger           *zap.Logger
 	unregisterIssuer func()
@@ -230,6 +246,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if p.brute, err = newBruteForce(app, p.now, lockout, perIP, h.logger); err != nil {
 		return err
 	}
+	if h.Mail != nil {
+		if p.mail, err = provisionMail(ctx, h.Mail, app, h.logger, p.now); err != nil {
+			return err
+		}
+	} else if h.RequireVerifiedEmail {
+		return fmt.Errorf("require_verified_email needs a mail block to send the links")
+	}
+	p.requireVerified = h.RequireVerifiedEmail
 	h.p = p
 	// bearer_jwt in this same Caddy, configured with this issuer, reads the
 	// keys directly instead of fetching our JWKS over HTTPS (which, with

@@ -42,12 +42,14 @@ type provider struct {
 	clientIP    func(*http.Request) string
 	logger      *zap.Logger
 
-	keys       *keyring
-	pages      *pages
-	hashParams password.Params
-	hashSlots  chan struct{} // bounds concurrent password hashes
-	brute      *bruteForce   // sign-in and sign-up limits (nil: none)
-	secure     bool          // cookies Secure and __Host-/__Secure- prefixed
+	keys            *keyring
+	pages           *pages
+	hashParams      password.Params
+	hashSlots       chan struct{} // bounds concurrent password hashes
+	brute           *bruteForce   // sign-in and sign-up limits (nil: none)
+	secure          bool          // cookies Secure and __Host-/__Secure- prefixed
+	mail            *mailer       // nil: no mail block
+	requireVerified bool          // require_verified_email
 
 	derivedMu sync.Mutex
 	derived   map[string][]byte
@@ -55,21 +57,26 @@ type provider struct {
 
 // Paths below the issuer.
 const (
-	pathDiscovery     = "/.well-known/openid-configuration"
-	pathASMetadata    = "/.well-known/oauth-authorization-server"
-	pathJWKS          = "/jwks"
-	pathJWKSWellKnown = "/.well-known/jwks.json"
-	pathAuthorize     = "/oauth2/authorize"
-	pathContinue      = "/oauth2/continue"
-	pathToken         = "/oauth2/token"
-	pathUserinfo      = "/oauth2/userinfo"
-	pathRevoke        = "/oauth2/revoke"
-	pathIntrospect    = "/oauth2/introspect"
-	pathEndSession    = "/oauth2/end-session"
-	pathSignIn        = "/oauth2/sign-in"
-	pathSignUp        = "/oauth2/sign-up"
-	pathConsent       = "/oauth2/consent"
-	pathSignOut       = "/oauth2/sign-out"
+	pathDiscovery      = "/.well-known/openid-configuration"
+	pathASMetadata     = "/.well-known/oauth-authorization-server"
+	pathJWKS           = "/jwks"
+	pathJWKSWellKnown  = "/.well-known/jwks.json"
+	pathAuthorize      = "/oauth2/authorize"
+	pathContinue       = "/oauth2/continue"
+	pathToken          = "/oauth2/token"
+	pathUserinfo       = "/oauth2/userinfo"
+	pathRevoke         = "/oauth2/revoke"
+	pathIntrospect     = "/oauth2/introspect"
+	pathEndSession     = "/oauth2/end-session"
+	pathSignIn         = "/oauth2/sign-in"
+	pathSignUp         = "/oauth2/sign-up"
+	pathConsent        = "/oauth2/consent"
+	pathSignOut        = "/oauth2/sign-out"
+	pathVerifyEmail    = "/oauth2/verify-email"
+	pathCheckInbox     = "/oauth2/check-inbox"
+	pathForgotPassword = "/oauth2/forgot-password"
+	pathResetPassword  = "/oauth2/reset-password"
+	pathChangePassword = "/oauth2/change-password"
 )
 
 // maxBodyBytes bounds every request body we read (forms and tokens are small).
@@ -118,6 +125,16 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) bool {
 		h, methods = p.handleConsent, []string{"GET", "POST"}
 	case pathSignOut:
 		h, methods = p.handleSignOut, []string{"GET", "POST"}
+	case pathVerifyEmail:
+		h, methods = p.handleVerifyEmail, []string{"GET"}
+	case pathCheckInbox:
+		h, methods = p.handleCheckInbox, []string{"GET", "POST"}
+	case pathForgotPassword:
+		h, methods = p.handleForgotPassword, []string{"GET", "POST"}
+	case pathResetPassword:
+		h, methods = p.handleResetPassword, []string{"GET", "POST"}
+	case pathChangePassword:
+		h, methods = p.handleChangePassword, []string{"GET", "POST"}
 	default:
 		return false
 	}

@@ -101,6 +101,7 @@ func (p *provider) startSession(ctx context.Context, st storage.Storage, w http.
 		Name: p.sessionCookieName(), Value: value, Path: "/", MaxAge: int(p.sessionTTL.Seconds()),
 		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode,
 	})
+	p.rotateCSRF(w, r)
 	return s, nil
 }
 
@@ -110,6 +111,7 @@ func (p *provider) endSession(ctx context.Context, st storage.Storage, w http.Re
 	http.SetCookie(w, &http.Cookie{Name: p.sessionCookieName(), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
 	token := p.cookieToken(r)
+	p.rotateCSRF(w, r)
 	if token == "" {
 		return "", nil
 	}

@@ -65,6 +65,10 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	if req != nil {
 		reqID = req.ID
 	}
+	forgotURL := ""
+	if p.mail != nil {
+		forgotURL = p.url(pathForgotPassword)
+	}
 	show := func(status int, email, msg string) {
 		csrf, err := p.csrfToken(w, r, "sign-in", reqID)
 		if err != nil {
@@ -74,6 +78,7 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		p.render(w, status, "sign-in", map[string]any{
 			"Title": "Sign in", "Action": p.url(pathSignIn), "CSRF": csrf, "RequestID": reqID, "Email": email,
 			"Error": msg, "Client": clientName, "SignUpURL": p.url(pathSignUp) + "?request_id=" + url.QueryEscape(reqID),
+			"ForgotURL": forgotURL,
 		})
 	}
 	if r.Method == http.MethodGet {
@@ -91,7 +96,7 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		show(http.StatusTooManyRequests, email, retryMessage("Too many sign-in attempts from your network.", d))
 		return
 	}
-	if d, locked := p.brute.accountLocked(r.Context(), email); locked {
+	if d, locked := p.brute.attempt(r.Context(), email); locked {
 		p.record(r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: "account locked after failed sign-ins"})
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
 		show(http.StatusTooManyRequests, email, retryMessage("Too many failed sign-ins for this account.", d))
@@ -101,9 +106,6 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	u, err := p.checkPassword(r.Context(), st, email, pw)
 	if err != nil {
 		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
-			if errors.Is(err, errBadCredentials) {
-				p.brute.failed(r.Context(), email)
-			}
 			p.record(r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: err.Error()})
 			msg := "Invalid e-mail or password."
 			if errors.Is(err, errBanned) {

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	oidcmail "github.com/intellistack/intellistack/modules/oidc/mail"
 	"github.com/intellistack/intellistack/modules/oidc/password"
 	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
@@ -74,6 +75,10 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.now()
 	u, err := st.CreateUser(r.Context(), storage.User{Email: email, Name: name, CreatedAt: now, UpdatedAt: now}, hash)
+	if p.mail != nil && (err == nil || errors.Is(err, storage.ErrEmailTaken)) {
+		p.signedUpWithMail(w, r, st, u, email, reqID, err != nil)
+		return
+	}
 	if errors.Is(err, storage.ErrEmailTaken) {
 		p.record(r, storage.Event{Event: evSignUp, Outcome: "failure", Email: email, Detail: "email taken"})
 		show(http.StatusConflict, "An account with this e-mail address already exists. Sign in instead.", nil)
@@ -85,4 +90,35 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.signedIn(w, r, st, u, req, evSignUp)
+}
+
+// signedUpWithMail answers a sign-up when mail is configured, the same way
+// whether the address was new (u created: a verification link is mailed) or
+// taken (the owner is mailed an "account exists" notice instead): the same
+// status, page and cookies, so the form cannot tell who has an account
+// (Better-Auth does the same when e-mail verification is required). The
+// user signs in by following the link.
+func (p *provider) signedUpWithMail(w http.ResponseWriter, r *http.Request, st storage.Storage, u *storage.User, email, reqID string, taken bool) {
+	ctx := r.Context()
+	if taken {
+		p.record(r, storage.Event{Event: evSignUp, Outcome: "failure", Email: email, Detail: "email taken"})
+		if owner, _, err := st.UserWithPassword(ctx, email); err == nil && p.mailAllowed(ctx, email) {
+			link := p.url(pathSignIn)
+			if err := p.mail.send(ctx, oidcmail.KindAccountExists, owner.Email, owner.Name, link, ""); err != nil {
+				p.logger.Error("mailing account-exists notice", zap.Error(err))
+			} else {
+				p.record(r, storage.Event{Event: evAccountExists, Outcome: "success", UserID: owner.ID, Email: owner.Email})
+			}
+		}
+	} else {
+		p.record(r, storage.Event{Event: evSignUp, Outcome: "success", UserID: u.ID, Email: u.Email})
+		p.mailAllowed(ctx, email) // counts against the address like the notice does
+		if err := p.sendVerification(ctx, st, u, reqID); err != nil {
+			// The account exists; the user can ask for the link again.
+			p.logger.Error("mailing verification", zap.Error(err))
+		} else {
+			p.record(r, storage.Event{Event: evVerifySent, Outcome: "success", UserID: u.ID, Email: u.Email, Detail: "sign-up"})
+		}
+	}
+	p.showCheckInbox(w, r, http.StatusOK, email, reqID, "")
 }

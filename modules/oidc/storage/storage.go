@@ -38,6 +38,8 @@ type Storage interface {
 	Consents
 	Keys
 	Events
+	Verifications
+	Credentials
 
 	// DeleteExpired deletes the codes, authorization requests, access and
 	// refresh tokens, sessions and verifications that expired before now.
