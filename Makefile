@@ -30,7 +30,7 @@ test-race:
 
 ## test-short: unit tests only (no Caddy, no database: the harness skips those under -short)
 test-short:
-	$(GO) test -short -count=1 ./...
+	$(GO) test -short ./...
 
 ## bench: Go benchmarks, then the load scripts under bench/ (ratios against a baseline run side by side)
 bench:
