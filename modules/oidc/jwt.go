@@ -45,6 +45,20 @@ type accessClaims struct {
 	EmailVerified *bool    `json:"email_verified,omitempty"`
 	Name          string   `json:"name,omitempty"`
 	Role          string   `json:"role,omitempty"`
+	Sid           string   `json:"sid,omitempty"` // the sign-in session, so that ending it revokes the token
+
+	// extra are the user's custom claims the operator lists (claims …).
+	extra map[string]json.RawMessage
+}
+
+// MarshalJSON writes the registered claims, then the custom ones.
+func (c *accessClaims) MarshalJSON() ([]byte, error) {
+	type plain accessClaims
+	b, err := json.Marshal((*plain)(c))
+	if err != nil {
+		return nil, err
+	}
+	return withClaims(b, c.extra), nil
 }
 
 // accessClaims are the claims of the access token with jti, issued at now
@@ -52,8 +66,9 @@ type accessClaims struct {
 func (p *provider) accessClaims(g *grant, jti string, now time.Time) *accessClaims {
 	return &accessClaims{
 		Iss: p.issuer, Sub: g.User.ID, Aud: p.audience, Iat: now.Unix(), Exp: now.Add(p.accessTTL).Unix(),
-		Jti: jti, ClientID: g.ClientID, Scope: strings.Join(g.Scopes, " "), AuthTime: g.AuthTime.Unix(),
+		Jti: jti, Sid: g.SID, ClientID: g.ClientID, Scope: strings.Join(g.Scopes, " "), AuthTime: g.AuthTime.Unix(),
 		Email: g.User.Email, EmailVerified: &g.User.EmailVerified, Name: g.User.Name, Role: g.User.Role,
+		extra: p.tokenClaims(g.User),
 	}
 }
 
@@ -80,10 +95,14 @@ func (p *provider) idToken(ctx context.Context, g *grant, accessToken string, ke
 	if g.SID != "" {
 		c["sid"] = g.SID
 	}
-	// Only the claims the scopes ask for (OpenID Connect Core §5.4).
+	// Only the claims the scopes ask for (OpenID Connect Core §5.4); the
+	// role and the custom claims the operator lists come with profile.
 	if g.has("profile") {
 		c["name"] = g.User.Name
 		c["role"] = g.User.Role
+		for k, v := range p.tokenClaims(g.User) {
+			c[k] = v
+		}
 	}
 	if g.has("email") {
 		c["email"] = g.User.Email
