@@ -64,8 +64,7 @@ func LocalIssuers(ctx caddy.Context) (*bearer.LocalIssuers, error) {
 // issuer's keys and client ids for every bearer_jwt of the same config
 // that names the issuer without a jwks_url. Call it from the provider's
 // Provision; the registration ends with the config, so there is nothing to
-// undo in Cleanup. (It replaces the process-wide
-// bearer.RegisterLocalIssuer.)
+// undo in Cleanup.
 func RegisterLocalIssuer(ctx caddy.Context, issuer string, li bearer.LocalIssuer) error {
 	if li.JWKS == nil {
 		return errors.New("bearer_jwt: a local issuer needs a JWKS source")

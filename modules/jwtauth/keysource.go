@@ -21,9 +21,8 @@ type keyCache interface {
 //
 //   - with jwks_url: the shared cache of that URL;
 //   - with only issuer, served in-process by an oidc_provider of this
-//     config (or registered process-wide through the deprecated
-//     bearer.RegisterLocalIssuer): a cache of the provider's keys, owned by
-//     this provider, with the provider's client ids;
+//     config: a cache of the provider's keys, owned by this provider, with
+//     the provider's client ids and revocations;
 //   - otherwise: the shared cache of the issuer's discovery document.
 //
 // The choice waits for a request because Caddy provisions modules in no
@@ -38,6 +37,7 @@ type keySource struct {
 	once      sync.Once
 	keys      keyCache
 	clientIDs []string
+	revoked   bearer.RevokedFunc // the in-process issuer's revocations; nil otherwise
 
 	mu     sync.Mutex
 	closed bool
@@ -51,9 +51,6 @@ func (s *keySource) resolve() keyCache {
 			return
 		}
 		li, ok := s.issuers.Lookup(s.cfg.Issuer)
-		if !ok {
-			li, ok = bearer.ProcessLocalIssuer(s.cfg.Issuer)
-		}
 		if !ok {
 			return
 		}
@@ -69,6 +66,7 @@ func (s *keySource) resolve() keyCache {
 			s.keys = s.local
 		}
 		s.clientIDs = li.ClientIDs
+		s.revoked = li.Revoked
 	})
 	return s.keys
 }
@@ -90,6 +88,13 @@ func (s *keySource) RetryAfter() int { return s.resolve().RetryAfter() }
 func (s *keySource) ClientIDs() []string {
 	s.resolve()
 	return s.clientIDs
+}
+
+// Revoked is the in-process issuer's revocation check (nil for a remote
+// issuer).
+func (s *keySource) Revoked() bearer.RevokedFunc {
+	s.resolve()
+	return s.revoked
 }
 
 // close stops the cache this provider owns (the shared ones go with the

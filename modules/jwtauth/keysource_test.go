@@ -58,14 +58,6 @@ func TestKeySourceChoice(t *testing.T) {
 	if ks := source(other.URL, "").Current(context.Background()); !has(ks, a) || other.Hits.Load() != 1 {
 		t.Fatal("an issuer served elsewhere: keys from its discovery document")
 	}
-	// The deprecated process-wide registry still answers when the config
-	// has no registration of its own.
-	legacy := jwttest.NewJWKSServer(t, a)
-	unregister := bearer.RegisterLocalIssuer(legacy.URL, func(context.Context) ([]byte, error) { return jwttest.JWKSDoc(t, b), nil })
-	defer unregister()
-	if ks := source(legacy.URL, "").Current(context.Background()); !has(ks, b) || legacy.Hits.Load() != 0 {
-		t.Fatal("process-wide local issuer not used")
-	}
 
 	// The cache of an in-process issuer belongs to the provider: closing
 	// the provider stops its refresher.

@@ -218,6 +218,10 @@ type verdict struct {
 	headers  []headerValue
 	refusal  *bearer.Refusal
 	expiry   time.Time
+	// What the issuer's revocation check needs, kept so that cached
+	// verdicts are checked too.
+	jti, sid, sub string
+	iat           time.Time
 }
 
 type headerValue struct{ name, value string }
@@ -451,6 +455,11 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if v.refusal != nil {
 		return p.refuse(w, r, v.refusal)
 	}
+	if p.keys != nil {
+		if revoked := p.keys.Revoked(); revoked != nil && revoked(v.jti, v.sid, v.sub, v.iat) {
+			return p.refuse(w, r, bearer.RefuseRevoked)
+		}
+	}
 	identity.Set(r, v.identity)
 	if p.HeaderUp && len(v.headers) > 0 {
 		// One backing array for all values; each header gets a full slice
@@ -482,7 +491,7 @@ func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, why *bearer.Re
 // judge turns a verified identity into this provider's verdict: the 403
 // checks, the typed identity, the placeholders and the header_up values.
 func (p *Provider) judge(id *bearer.Identity) *verdict {
-	v := &verdict{expiry: id.Expiry, identity: &identity.Identity{
+	v := &verdict{expiry: id.Expiry, jti: id.TokenID, sid: id.SessionID, sub: id.Subject, iat: id.IssuedAt, identity: &identity.Identity{
 		ID:            id.Subject,
 		Email:         id.Email,
 		EmailVerified: id.EmailVerified,

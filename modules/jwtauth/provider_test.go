@@ -77,6 +77,13 @@ func TestCaddyRefusesTheProvidersIDToken(t *testing.T) {
 		}
 		respond "any-typ {http.auth.user.id}"
 	}
+	handle /any-typ-any-aud {
+		bearer_jwt {
+			issuer https://localhost:__HTTPS_PORT__
+			allow_any_typ
+		}
+		respond "any-aud {http.auth.user.id}"
+	}
 	handle {
 		respond "front end"
 	}
@@ -94,6 +101,14 @@ func TestCaddyRefusesTheProvidersIDToken(t *testing.T) {
 	}
 	if r := getWithToken(t, c, "/any-typ", id); r.status != 401 || r.reason != "wrong_audience" {
 		t.Fatalf("ID token, allow_any_typ: %d %q", r.status, r.body)
+	}
+	// Without an audience either, the provider's client ids (registered
+	// with the config) still refuse its ID tokens.
+	if r := getWithToken(t, c, "/any-typ-any-aud", access); r.status != 200 {
+		t.Fatalf("access token, allow_any_typ, no audience: %d %q", r.status, r.body)
+	}
+	if r := getWithToken(t, c, "/any-typ-any-aud", id); r.status != 401 || r.reason != "wrong_audience" {
+		t.Fatalf("ID token, allow_any_typ, no audience: %d %q", r.status, r.body)
 	}
 }
 

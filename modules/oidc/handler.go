@@ -19,6 +19,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"go.uber.org/zap"
 
+	"github.com/intellistack/intellistack/modules/jwtauth"
 	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 	"github.com/intellistack/intellistack/modules/oidc/password"
 	"github.com/intellistack/intellistack/modules/oidc/storage"
@@ -135,9 +136,8 @@ type Handler struct {
 	//	require_verified_email
 	RequireVerifiedEmail bool `json:"require_verified_email,omitempty"`
 
-	p                *provider
-	logger           *zap.Logger
-	unregisterIssuer func()
+	p      *provider
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -226,6 +226,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		hashParams:  password.DefaultParams,
 		hashSlots:   newHashSlots(),
 		secure:      u.Scheme == "https",
+		revocations: newRevocationSet(),
 	}
 	retain := max(p.accessTTL, p.idTTL) + time.Hour
 	p.keys = newKeyring(keyringConfig{
@@ -258,22 +259,29 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// bearer_jwt in this same Caddy, configured with this issuer, reads the
 	// keys directly instead of fetching our JWKS over HTTPS (which, with
 	// `tls internal`, the process may not trust).
-	h.unregisterIssuer = bearer.RegisterLocalIssuer(issuer, func(ctx context.Context) ([]byte, error) {
-		_, jwks, err := p.keys.published(ctx)
-		return jwks, err
-	})
+	clientIDs := make([]string, 0, len(clients))
+	for id := range clients {
+		clientIDs = append(clientIDs, id)
+	}
+	if err := jwtauth.RegisterLocalIssuer(ctx, issuer, bearer.LocalIssuer{
+		JWKS: func(ctx context.Context) ([]byte, error) {
+			_, jwks, err := p.keys.published(ctx)
+			return jwks, err
+		},
+		ClientIDs: clientIDs,
+		Revoked:   p.revocations.revoked,
+	}); err != nil {
+		return err
+	}
 	go p.sweep(ctx)
+	go p.watchRevocations(ctx)
 	return nil
 }
 
-// Cleanup withdraws this generation's in-process key source; during a
-// reload the newer generation's registration takes over.
-func (h *Handler) Cleanup() error {
-	if h.unregisterIssuer != nil {
-		h.unregisterIssuer()
-	}
-	return nil
-}
+// Cleanup has nothing to release: the in-process issuer registration ends
+// with the config, and the sweeper and revocation poller with the module's
+// context.
+func (h *Handler) Cleanup() error { return nil }
 
 // storageOn is the provider's storage on the app's database, which the app
 // opens when it starts (after Provision).

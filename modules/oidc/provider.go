@@ -28,6 +28,7 @@ type provider struct {
 	origin   string // scheme://host of the issuer
 	clients  map[string]*Client
 	audience []string
+	claims   []string // per-user claims copied into tokens (the claims option)
 
 	accessTTL  time.Duration
 	refreshTTL time.Duration
@@ -50,6 +51,8 @@ type provider struct {
 	secure          bool          // cookies Secure and __Host-/__Secure- prefixed
 	mail            *mailer       // nil: no mail block
 	requireVerified bool          // require_verified_email
+
+	revocations *revocationSet // what bearer_jwt of this config refuses
 
 	derivedMu sync.Mutex
 	derived   map[string][]byte
@@ -136,6 +139,10 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) bool {
 	case pathChangePassword:
 		h, methods = p.handleChangePassword, []string{"GET", "POST"}
 	default:
+		if strings.HasPrefix(path, pathAdmin+"/") {
+			p.serveAdmin(w, r, path)
+			return true
+		}
 		return false
 	}
 	if r.Method == http.MethodOptions && corsPaths[path] {

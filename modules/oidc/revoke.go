@@ -55,6 +55,7 @@ func (p *provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if userID != "" {
+		p.revocationsChanged(ctx, st)
 		p.record(r, storage.Event{Event: evRevoked, Outcome: "success", UserID: userID, ClientID: client.ID})
 	}
 	w.Header().Set("Cache-Control", "no-store")

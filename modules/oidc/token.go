@@ -176,6 +176,7 @@ func (p *provider) exchangeCode(r *http.Request, st storage.Storage, client *Cli
 	if errors.Is(err, storage.ErrReused) {
 		// RFC 6749 §4.1.2: the storage revoked what the first redemption
 		// issued.
+		p.revocationsChanged(ctx, st)
 		p.record(r, storage.Event{Event: evCodeReuse, Outcome: "failure", UserID: code.UserID, ClientID: client.ID,
 			Detail: "second redemption; tokens of the first revoked"})
 		return nil, errInvalidGrant("the code has already been used")
@@ -262,6 +263,7 @@ func (p *provider) refresh(r *http.Request, st storage.Storage, client *Client, 
 		return nil
 	}, issue)
 	if errors.Is(err, storage.ErrReused) {
+		p.revocationsChanged(ctx, st)
 		p.record(r, storage.Event{Event: evRefreshReuse, Outcome: "failure", UserID: tok.UserID, ClientID: client.ID,
 			Detail: "rotated refresh token presented again; family revoked"})
 		return nil, errInvalidGrant("the refresh token has already been used; the session's tokens are revoked")

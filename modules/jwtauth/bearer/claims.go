@@ -30,6 +30,8 @@ type claims struct {
 	Scope         stringList      `json:"scope"`
 	ClientID      string          `json:"client_id"`
 	AuthorizedFor string          `json:"azp"`
+	ID            string          `json:"jti"`
+	SessionID     string          `json:"sid"`
 }
 
 // numericDate is a JWT NumericDate: seconds since the epoch, possibly

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // LocalJWKS returns the current JWKS document of an issuer served by this
@@ -24,7 +25,18 @@ type LocalIssuer struct {
 	// an ID token cannot pass for an access token even where the typ check
 	// is relaxed.
 	ClientIDs []string
+	// Revoked, when set, reports whether the provider has revoked a token
+	// it issued: by its jti, by its session (sid), or because its user's
+	// tokens issued before some time (iat) were all revoked. bearer_jwt
+	// asks on every request, cached verdicts included, so it must be
+	// cheap (an in-memory lookup) and safe for concurrent use.
+	Revoked RevokedFunc
 }
+
+// RevokedFunc reports whether the token with these claims is revoked. sid
+// is empty for a token without a session; iat is the zero time without an
+// iat claim.
+type RevokedFunc func(jti, sid, sub string, iat time.Time) bool
 
 // LocalIssuers is a registry of in-process issuers by issuer URL (a
 // trailing slash does not count). bearer_jwt keeps one per Caddy config
@@ -76,25 +88,4 @@ func (r *LocalIssuers) Lookup(issuer string) (*LocalIssuer, bool) {
 		return nil, false
 	}
 	return list[len(list)-1], true
-}
-
-// processIssuers backs the deprecated process-wide RegisterLocalIssuer.
-var processIssuers LocalIssuers
-
-// RegisterLocalIssuer makes keys for issuer come from jwks, for every
-// config in the process.
-//
-// Deprecated: register with the config instead —
-// jwtauth.RegisterLocalIssuer(ctx, issuer, bearer.LocalIssuer{…}) — so
-// that configs and tests stay apart and the provider's client ids are
-// known. bearer_jwt still consults this process-wide registry, after its
-// config's own, until every caller has moved.
-func RegisterLocalIssuer(issuer string, jwks LocalJWKS) (unregister func()) {
-	return processIssuers.Register(issuer, LocalIssuer{JWKS: jwks})
-}
-
-// ProcessLocalIssuer is the newest process-wide registration for issuer
-// (see the deprecated RegisterLocalIssuer).
-func ProcessLocalIssuer(issuer string) (*LocalIssuer, bool) {
-	return processIssuers.Lookup(issuer)
 }

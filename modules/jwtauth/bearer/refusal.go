@@ -30,6 +30,7 @@ var (
 	RefuseUnknownKey   = &Refusal{http.StatusUnauthorized, "invalid_token", "unknown_key", "The token is signed by an unknown key."}
 	RefuseSignature    = &Refusal{http.StatusUnauthorized, "invalid_token", "bad_signature", "The token signature is invalid."}
 	RefuseExpired      = &Refusal{http.StatusUnauthorized, "invalid_token", "expired", "The token has expired. Sign in again."}
+	RefuseRevoked      = &Refusal{http.StatusUnauthorized, "invalid_token", "revoked", "The token has been revoked. Sign in again."}
 	RefuseNotYetValid  = &Refusal{http.StatusUnauthorized, "invalid_token", "not_yet_valid", "The token is not valid yet."}
 	RefuseIssuer       = &Refusal{http.StatusUnauthorized, "invalid_token", "wrong_issuer", "The token was issued by another issuer."}
 	RefuseAudience     = &Refusal{http.StatusUnauthorized, "invalid_token", "wrong_audience", "The token is not meant for this service."}

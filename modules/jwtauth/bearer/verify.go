@@ -55,6 +55,9 @@ type Identity struct {
 	Extra         map[string]string          // configured custom claims that are present, as text
 	Claims        map[string]json.RawMessage // the same claims as their JSON values
 	Expiry        time.Time
+	TokenID       string    // jti
+	SessionID     string    // sid
+	IssuedAt      time.Time // iat; zero without one
 }
 
 // Verify checks token and returns who it identifies, or why it is refused.
@@ -136,6 +139,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, *Refusa
 		Scope:         strings.Join(c.Scope, " "),
 		ClientID:      c.ClientID,
 		Expiry:        c.Expiry.Time,
+		TokenID:       c.ID,
+		SessionID:     c.SessionID,
+	}
+	if c.IssuedAt != nil {
+		id.IssuedAt = c.IssuedAt.Time
 	}
 	id.Role = strings.Join(id.Roles, ",")
 	if id.ClientID == "" {

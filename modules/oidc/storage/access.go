@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 // Access tokens are signed JWTs (RFC 9068); the storage keeps their jti,
@@ -38,6 +40,12 @@ func (s *SQL) AccessTokenActive(ctx context.Context, jti string, now time.Time) 
 
 // RevokeAccessToken implements AccessTokens.
 func (s *SQL) RevokeAccessToken(ctx context.Context, jti string, now time.Time) error {
-	_, err := s.db.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", ms(now), jti)
-	return err
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		// The revocation list carries it to bearer_jwt on every node.
+		if err := recordAccessRevocations(ctx, tx, "jti = ?", now, jti); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", ms(now), jti)
+		return err
+	})
 }

@@ -246,6 +246,11 @@ func endSessions(ctx context.Context, tx *store.Tx, userID string, now time.Time
 	if _, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID); err != nil {
 		return 0, err
 	}
+	// The revocation list carries the access tokens to bearer_jwt on every
+	// node (see Revocations).
+	if err := recordAccessRevocations(ctx, tx, "user_id = ?", now, userID); err != nil {
+		return 0, err
+	}
 	if _, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID); err != nil {
 		return 0, err
 	}

@@ -148,6 +148,10 @@ func revokeGrant(ctx context.Context, tx *store.Tx, grantID string, now time.Tim
 			break
 		}
 	}
+	// The revocation list carries them to bearer_jwt on every node.
+	if err := recordAccessRevocations(ctx, tx, "grant_id = ?", now, grantID); err != nil {
+		return err
+	}
 	_, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", ms(now), grantID)
 	return err
 }

@@ -38,6 +38,7 @@ type Storage interface {
 	Consents
 	Keys
 	Events
+	Revocations
 	Verifications
 	Credentials
 

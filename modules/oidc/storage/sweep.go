@@ -8,7 +8,7 @@ import (
 )
 
 // expiring are the tables DeleteExpired sweeps, each with an expires_at.
-var expiring = []string{"oidc_codes", "oidc_auth_requests", "oidc_access_tokens", "oidc_refresh_tokens", "sessions", "verifications"}
+var expiring = []string{"oidc_codes", "oidc_auth_requests", "oidc_access_tokens", "oidc_refresh_tokens", "sessions", "verifications", "oidc_revocations"}
 
 // DeleteExpired implements Storage.
 func (s *SQL) DeleteExpired(ctx context.Context, now time.Time) error {

@@ -1,0 +1,186 @@
+package oidc
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/intellistack/intellistack/internal/testutil"
+)
+
+// revocationSite is a provider with a bearer_jwt route on the same issuer
+// (in-process keys and revocations).
+func revocationSite(database, issuer string) string {
+	return fmt.Sprintf(`{
+	intellistack {
+		database %s
+		secret %s
+	}
+}
+
+https://localhost {
+	oidc_provider {
+		issuer %s
+		client other {
+			redirect_uri https://other.test/callback
+			secret other-secret-0123456789
+			skip_consent
+		}
+	}
+	handle /api {
+		bearer_jwt {
+			issuer %s
+		}
+		respond "api {http.auth.user.id}"
+	}
+}
+`, database, testSecret, issuer, issuer)
+}
+
+type apiReply struct {
+	status int
+	reason string
+	body   string
+}
+
+func callAPI(t *testing.T, client *http.Client, u, token string) apiReply {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	p := (&browser{t: t, client: client}).do(req)
+	var refusal struct {
+		Error struct{ Reason string } `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(p.body), &refusal)
+	return apiReply{p.status, refusal.Error.Reason, p.body}
+}
+
+// codeFor signs up (or in) on the hosted pages and returns a code for the
+// client "other".
+func codeFor(t *testing.T, br *browser, base, email string, signUp bool) string {
+	t.Helper()
+	q := url.Values{"client_id": {"other"}, "redirect_uri": {"https://other.test/callback"}, "response_type": {"code"},
+		"scope": {"openid email offline_access"}, "state": {"s"}}
+	cb := br.login(base+"/oauth2/authorize?"+q.Encode(), email, "https://other.test/callback", signUp)
+	code := cb.Query().Get("code")
+	if code == "" {
+		t.Fatalf("no code in %s", cb)
+	}
+	return code
+}
+
+func redeem(t *testing.T, client *http.Client, base, code string) *page {
+	t.Helper()
+	return postForm(t, client, base+"/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {"https://other.test/callback"}}, "other", "other-secret-0123456789")
+}
+
+func wantRevoked(t *testing.T, r apiReply, what string) {
+	t.Helper()
+	if r.status != http.StatusUnauthorized || r.reason != "revoked" {
+		t.Fatalf("%s: want 401 revoked, got %d %s", what, r.status, r.body)
+	}
+}
+
+// A revoked access token is refused at once by bearer_jwt on the node that
+// revoked it, although bearer_jwt had cached its verdict: after
+// /oauth2/revoke of the access token, of the refresh token (its family),
+// and after a replayed code (RFC 6749 §4.1.2).
+func TestRevokedTokensRefusedByBearerJWT(t *testing.T) {
+	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
+		c := testutil.StartCaddy(t, revocationSite(database, "https://localhost:__HTTPS_PORT__"))
+		base := c.URL("")
+		api := c.URL("/api")
+		br := &browser{t: t, client: c.NewClient()}
+		revoke := func(token string) {
+			t.Helper()
+			p := postForm(t, c.Client, base+"/oauth2/revoke", url.Values{"token": {token}}, "other", "other-secret-0123456789")
+			if p.status != 200 {
+				t.Fatalf("revoke: %d %s", p.status, p.body)
+			}
+		}
+
+		// 1. The access token itself.
+		tok := mustTokens(t, redeem(t, c.Client, base, codeFor(t, br, base, "revoke@example.com", true)))
+		if r := callAPI(t, c.Client, api, tok["access_token"]); r.status != 200 {
+			t.Fatalf("fresh token: %d %s", r.status, r.body)
+		}
+		revoke(tok["access_token"])
+		wantRevoked(t, callAPI(t, c.Client, api, tok["access_token"]), "revoked access token")
+
+		// 2. The refresh token: its family's access tokens go too.
+		p := postForm(t, c.Client, base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"]}},
+			"other", "other-secret-0123456789")
+		if p.status != 200 {
+			t.Fatalf("refresh: %d %s", p.status, p.body)
+		}
+		next := mustTokens(t, p)
+		if r := callAPI(t, c.Client, api, next["access_token"]); r.status != 200 {
+			t.Fatalf("refreshed token: %d %s", r.status, r.body)
+		}
+		revoke(next["refresh_token"])
+		wantRevoked(t, callAPI(t, c.Client, api, next["access_token"]), "access token of a revoked family")
+
+		// 3. A replayed code revokes what its first redemption issued.
+		code := codeFor(t, br, base, "revoke@example.com", false)
+		first := mustTokens(t, redeem(t, c.Client, base, code))
+		if r := callAPI(t, c.Client, api, first["access_token"]); r.status != 200 {
+			t.Fatalf("token of the code: %d %s", r.status, r.body)
+		}
+		wantOAuthError(t, redeem(t, c.Client, base, code), 400, "invalid_grant")
+		wantRevoked(t, callAPI(t, c.Client, api, first["access_token"]), "access token of a replayed code")
+	})
+}
+
+// On a second node (another Caddy process on the same PostgreSQL), a token
+// revoked on the first is refused within 5 s, although the second node had
+// accepted (and cached) it.
+func TestRevocationReachesOtherNodes(t *testing.T) {
+	pg := testutil.PostgresURL(t)
+	cf := revocationSite(pg, "https://op.test")
+	nodes := testutil.StartCaddyProcesses(t, cf, cf)
+	n1, n2 := nodes[0], nodes[1]
+	// Sign up on node 1 (its pages redirect to the issuer's host, so the
+	// sign-up page is posted directly), then authorize silently.
+	br := &browser{t: t, client: n1.NewClient()}
+	p := br.get(n1.URL("/oauth2/sign-up"))
+	_, vals := p.form(t, "sign-up")
+	vals.Set("email", "nodes@example.com")
+	vals.Set("password", testPassword)
+	if p = br.post(n1.URL("/oauth2/sign-up"), vals); p.status != 200 {
+		t.Fatalf("sign-up on node 1: %d", p.status)
+	}
+	q := url.Values{"client_id": {"other"}, "redirect_uri": {"https://other.test/callback"}, "response_type": {"code"},
+		"scope": {"openid email offline_access"}, "prompt": {"none"}, "state": {"s"}}
+	p = br.get(n1.URL("/oauth2/authorize?" + q.Encode()))
+	cb, _ := url.Parse(p.location)
+	if cb == nil || cb.Query().Get("code") == "" {
+		t.Fatalf("no code: %d %q", p.status, p.location)
+	}
+	tok := mustTokens(t, redeem(t, n1.Client, n1.URL(""), cb.Query().Get("code")))
+	if r := callAPI(t, n2.Client, n2.URL("/api"), tok["access_token"]); r.status != 200 {
+		t.Fatalf("node 2 before revocation: %d %s", r.status, r.body)
+	}
+	p = postForm(t, n1.Client, n1.URL("/oauth2/revoke"), url.Values{"token": {tok["access_token"]}}, "other", "other-secret-0123456789")
+	if p.status != 200 {
+		t.Fatalf("revoke on node 1: %d %s", p.status, p.body)
+	}
+	wantRevoked(t, callAPI(t, n1.Client, n1.URL("/api"), tok["access_token"]), "node 1")
+	start := time.Now()
+	deadline := start.Add(5 * time.Second)
+	for {
+		r := callAPI(t, n2.Client, n2.URL("/api"), tok["access_token"])
+		if r.status == http.StatusUnauthorized {
+			wantRevoked(t, r, "node 2")
+			t.Logf("node 2 refused the token %s after the revocation", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 still accepts the revoked token after 5 s: %d %s", r.status, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
