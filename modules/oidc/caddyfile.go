@@ -48,6 +48,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		templates         <dir>              # page template overrides
 //		lockout           <failures> <window> | off   # default 5 30m
 //		ip_limit          <n> per <window> | off      # sign-in/up posts per IP, default 30 per 15m
+//		claims            <name…>            # per-user claims put in tokens; default none
 //		mail {                               # default: no mail (no verification, no reset)
 //			from "Course <noreply@learn.example.com>"   # required
 //			smtp <host:port> {               # or: outbox <dir> (.eml files, development)
@@ -146,6 +147,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Err("ip_limit: use ip_limit <n> per <window>, or ip_limit off")
 			}
+		case "claims":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			for _, name := range args {
+				if err := checkClaimName(name); err != nil {
+					return d.Errf("claims: %v", err)
+				}
+			}
+			h.Claims = append(h.Claims, args...)
 		case "templates":
 			if !d.Args(&h.Templates) || d.NextArg() {
 				return d.ArgErr()

@@ -120,6 +120,15 @@ type Handler struct {
 	IPLimit       int            `json:"ip_limit,omitempty"`
 	IPLimitWindow caddy.Duration `json:"ip_limit_window,omitempty"`
 
+	// Claims names the per-user custom claims (users.claims, set with the
+	// admin API or `intellistack user set-claim`) that the provider copies
+	// into every access token, and into ID tokens with the profile scope. A
+	// user without one of them gets no such claim. Names the provider sets
+	// itself (sub, role, email…) are refused. Default: none.
+	//
+	//	claims <name…>
+	Claims []string `json:"claims,omitempty"`
+
 	// Mail configures the provider's e-mails (see MailConfig): address
 	// verification, password reset and the notice to the owner of an
 	// address someone tried to sign up with. Default: no mail, hence no
@@ -255,6 +264,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("require_verified_email needs a mail block to send the links")
 	}
 	p.requireVerified = h.RequireVerifiedEmail
+	for _, name := range h.Claims {
+		if err := checkClaimName(name); err != nil {
+			return fmt.Errorf("claims: %v", err)
+		}
+	}
+	p.claims = h.Claims
 	h.p = p
 	// bearer_jwt in this same Caddy, configured with this issuer, reads the
 	// keys directly instead of fetching our JWKS over HTTPS (which, with
