@@ -70,6 +70,7 @@ http://127.0.0.1:%d {
 			redirect_uri %s
 			secret %s
 			skip_consent
+			offline_access
 		}
 	}
 	respond /base "ok"

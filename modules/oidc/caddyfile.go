@@ -34,6 +34,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			secret <value>                   # confidential; use {env.…}
 //			scope <scope…>                   # allowed scopes (default: all)
 //			skip_consent                     # first-party client
+//			offline_access                   # may get refresh tokens (scope offline_access)
+//			introspect                       # resource server: may introspect any client's tokens
 //			name <text>                      # shown on the consent page
 //		}
 //		access_token_ttl  <duration>         # default 6h
@@ -223,6 +225,16 @@ func unmarshalClient(d *caddyfile.Dispenser) (*Client, error) {
 				return nil, d.ArgErr()
 			}
 			c.SkipConsent = true
+		case "offline_access":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			c.OfflineAccess = true
+		case "introspect":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			c.Introspect = true
 		case "secret":
 			if !d.Args(&c.Secret) || d.NextArg() {
 				return nil, d.ArgErr()

@@ -44,7 +44,8 @@ type Client struct {
 	Secret string `json:"secret,omitempty"`
 
 	// Scopes limits the scopes the client may request. Default: openid
-	// profile email offline_access.
+	// profile email offline_access (offline_access yields refresh tokens
+	// only with the offline_access option).
 	//
 	//	scope <scope…>
 	Scopes []string `json:"scopes,omitempty"`
@@ -53,6 +54,23 @@ type Client struct {
 	//
 	//	skip_consent
 	SkipConsent bool `json:"skip_consent,omitempty"`
+
+	// OfflineAccess lets the client get refresh tokens: a code exchange
+	// returns one only when the client has this option and the user granted
+	// the offline_access scope (OpenID Connect Core §11). Without it the
+	// client gets access and ID tokens only, and signs the user in again
+	// when they expire. Default: off.
+	//
+	//	offline_access
+	OfflineAccess bool `json:"offline_access,omitempty"`
+
+	// Introspect marks a resource server: a confidential client that may
+	// introspect tokens issued to any client (RFC 7662 §2.1). Other clients
+	// learn only about their own tokens; for anyone else's they get
+	// {"active":false}. Default: off.
+	//
+	//	introspect
+	Introspect bool `json:"introspect,omitempty"`
 
 	// Name is shown on the consent page. Default: the id.
 	//

@@ -31,6 +31,7 @@ https://localhost {
 			redirect_uri https://other.test/callback
 			secret other-secret-0123456789
 			skip_consent
+			offline_access
 		}
 	}
 }

@@ -520,16 +520,26 @@ var conformanceCases = []conformanceCase{
 			t.Fatalf("introspect inactive: %d %s", p.status, p.body)
 		}
 		br := e.signedIn("x4@example.com")
-		body := e.exchange("other", e.code(br, e.authParams("other", nil, nil)), nil)
-		p = postForm(t, e.c.Client, e.issuer+"/oauth2/introspect", url.Values{"token": {body["access_token"].(string)}}, "web", webSecret)
-		var in map[string]any
-		_ = json.Unmarshal([]byte(p.body), &in)
-		if in["active"] != true || in["client_id"] != "other" || in["aud"] == nil || in["sub"] == nil {
-			t.Fatalf("introspect active: %s", p.body)
+		body := e.exchange("other", e.code(br, e.authParams("other", nil, url.Values{"scope": {"openid offline_access"}})), nil)
+		// Another client learns nothing of the token (RFC 7662 §4); its own
+		// client and a resource server (introspect) do.
+		for _, tok := range []string{body["access_token"].(string), body["refresh_token"].(string)} {
+			p = postForm(t, e.c.Client, e.issuer+"/oauth2/introspect", url.Values{"token": {tok}}, "web", webSecret)
+			if p.status != 200 || strings.TrimSpace(p.body) != `{"active":false}` {
+				t.Fatalf("introspect another client's token: %d %s", p.status, p.body)
+			}
 		}
-		p = postForm(t, e.c.Client, e.issuer+"/oauth2/introspect", url.Values{"token": {body["refresh_token"].(string)}}, "web", webSecret)
-		if !strings.Contains(p.body, `"active":true`) {
-			t.Fatalf("introspect refresh token: %s", p.body)
+		for _, caller := range [][2]string{{"other", "other-secret-0123456789"}, {"api", "api-secret-0123456789"}} {
+			p = postForm(t, e.c.Client, e.issuer+"/oauth2/introspect", url.Values{"token": {body["access_token"].(string)}}, caller[0], caller[1])
+			var in map[string]any
+			_ = json.Unmarshal([]byte(p.body), &in)
+			if in["active"] != true || in["client_id"] != "other" || in["aud"] == nil || in["sub"] == nil {
+				t.Fatalf("introspect active (as %s): %s", caller[0], p.body)
+			}
+			p = postForm(t, e.c.Client, e.issuer+"/oauth2/introspect", url.Values{"token": {body["refresh_token"].(string)}}, caller[0], caller[1])
+			if !strings.Contains(p.body, `"active":true`) {
+				t.Fatalf("introspect refresh token (as %s): %s", caller[0], p.body)
+			}
 		}
 		// Revoking an access token revokes that token (RFC 7009 §2.1).
 		p = postForm(t, e.c.Client, e.issuer+"/oauth2/revoke", url.Values{"token": {body["access_token"].(string)}, "token_type_hint": {"access_token"}},

@@ -50,15 +50,23 @@ https://localhost {
 			post_logout_redirect_uri %s
 			secret {env.OIDC_TEST_WEB_SECRET}
 			name "Web app"
+			offline_access
 		}
 		client spa {
 			redirect_uri %s
 			public
+			offline_access
 		}
 		client other {
 			redirect_uri https://other.test/callback
 			secret other-secret-0123456789
 			skip_consent
+			offline_access
+		}
+		client api {
+			redirect_uri https://api.test/unused
+			secret api-secret-0123456789
+			introspect
 		}
 		%s
 	}

@@ -119,11 +119,22 @@ func (p *provider) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Signed out", "Message": "You are signed out."})
 }
 
-// signOut ends the browser's session and records it.
+// signOut ends the browser's session, revokes the tokens issued in it
+// (refresh families, and access tokens at every bearer_jwt of this
+// issuer) and records both.
 func (p *provider) signOut(w http.ResponseWriter, r *http.Request, st storage.Storage, clientID string) {
+	sess, _ := p.currentSession(r.Context(), st, r)
 	userID, err := p.endSession(r.Context(), st, w, r)
 	if err != nil {
 		p.logger.Error("ending session", zap.Error(err))
+	}
+	if sess != nil && err == nil {
+		if err := p.revokeSessionTokens(r.Context(), st, sess.ID); err != nil {
+			p.logger.Error("revoking the session's tokens", zap.Error(err))
+		} else {
+			p.record(r, storage.Event{Event: evRevoked, Outcome: "success", UserID: sess.UserID, ClientID: clientID,
+				Detail: "session ended: its tokens revoked"})
+		}
 	}
 	if userID != "" {
 		email := ""

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -211,10 +212,14 @@ func parseForm(w http.ResponseWriter, r *http.Request) (url.Values, *apierror.OA
 			return nil, errInvalidRequest("the body must be application/x-www-form-urlencoded")
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-		if err := r.ParseForm(); err != nil {
+		if err := readFormBody(w, r); err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
 				return nil, apierror.NewOAuth(http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				w.Header().Set("Connection", "close")
+				return nil, apierror.NewOAuth(http.StatusRequestTimeout, "invalid_request", "the request body was not sent in time")
 			}
 			return nil, errInvalidRequest("malformed form body")
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ https://localhost {
 			redirect_uri https://other.test/callback
 			secret other-secret-0123456789
 			skip_consent
+			offline_access
 		}
 	}
 	handle /api {
@@ -183,4 +185,68 @@ func TestRevocationReachesOtherNodes(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Refresh tokens need the offline_access scope and a client allowed it
+// (OpenID Connect Core §11); signing out and end-session revoke the
+// session's refresh families and its access tokens at bearer_jwt.
+func TestRefreshTokensOfflineOnlyAndEndWithTheSession(t *testing.T) {
+	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
+		site := strings.Replace(revocationSite(database, "https://localhost:__HTTPS_PORT__"), "		client other {", `		client online {
+			redirect_uri https://online.test/callback
+			secret online-secret-0123456789
+			skip_consent
+		}
+		client other {`, 1)
+		c := testutil.StartCaddy(t, site)
+		base := c.URL("")
+		api := c.URL("/api")
+		br := &browser{t: t, client: c.NewClient()}
+
+		// scope=openid alone: no refresh token.
+		q := url.Values{"client_id": {"other"}, "redirect_uri": {"https://other.test/callback"}, "response_type": {"code"},
+			"scope": {"openid"}, "state": {"s"}}
+		cb := br.login(base+"/oauth2/authorize?"+q.Encode(), "offline@example.com", "https://other.test/callback", true)
+		if tok := mustTokens(t, redeem(t, c.Client, base, cb.Query().Get("code"))); tok["refresh_token"] != "" || tok["access_token"] == "" {
+			t.Fatalf("scope openid: %v", tok)
+		}
+		// offline_access for a client without the option: no refresh token.
+		q = url.Values{"client_id": {"online"}, "redirect_uri": {"https://online.test/callback"}, "response_type": {"code"},
+			"scope": {"openid offline_access"}, "state": {"s"}}
+		cb = br.login(base+"/oauth2/authorize?"+q.Encode(), "offline@example.com", "https://online.test/callback", false)
+		p := postForm(t, c.Client, base+"/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")},
+			"redirect_uri": {"https://online.test/callback"}}, "online", "online-secret-0123456789")
+		if tok := mustTokens(t, p); tok["refresh_token"] != "" || tok["access_token"] == "" {
+			t.Fatalf("client without offline_access: %d %v", p.status, tok)
+		}
+
+		// Sign-out revokes the session's refresh family and access token.
+		tok := mustTokens(t, redeem(t, c.Client, base, codeFor(t, br, base, "offline@example.com", false)))
+		if tok["refresh_token"] == "" {
+			t.Fatalf("offline_access: no refresh token: %v", tok)
+		}
+		if r := callAPI(t, c.Client, api, tok["access_token"]); r.status != 200 {
+			t.Fatalf("before sign-out: %d %s", r.status, r.body)
+		}
+		action, vals := br.get(base+"/oauth2/sign-out").form(t, "sign-out")
+		if p := br.post(action, vals); p.status != 200 {
+			t.Fatalf("sign-out: %d %s", p.status, p.body)
+		}
+		wantRevoked(t, callAPI(t, c.Client, api, tok["access_token"]), "access token after sign-out")
+		p = postForm(t, c.Client, base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"]}},
+			"other", "other-secret-0123456789")
+		wantOAuthError(t, p, 400, "invalid_grant")
+
+		// End-session (RP-initiated logout, confirmed) does the same.
+		tok = mustTokens(t, redeem(t, c.Client, base, codeFor(t, br, base, "offline@example.com", false)))
+		action, vals = br.get(base+"/oauth2/end-session").form(t, "logout")
+		vals.Set("confirm", "yes")
+		if p := br.post(action, vals); p.status != 200 {
+			t.Fatalf("end-session: %d %s", p.status, p.body)
+		}
+		wantRevoked(t, callAPI(t, c.Client, api, tok["access_token"]), "access token after end-session")
+		p = postForm(t, c.Client, base+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"]}},
+			"other", "other-secret-0123456789")
+		wantOAuthError(t, p, 400, "invalid_grant")
+	})
 }

@@ -62,9 +62,10 @@ func (p *provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// handleIntrospect is RFC 7662. Only confidential clients (resource servers)
-// may ask; an inactive token gets {"active":false} and nothing else (RFC
-// 7662 §2.2).
+// handleIntrospect is RFC 7662. Only confidential clients may ask, and only
+// about their own tokens unless they are resource servers (the client
+// option introspect); an inactive token, or another client's, gets
+// {"active":false} and nothing else (RFC 7662 §2.2).
 func (p *provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	form, client := p.authenticatedForm(w, r, true)
 	if client == nil {
@@ -80,6 +81,11 @@ func (p *provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := p.introspect(r.Context(), st, token)
+	if err == nil && resp["active"] == true && resp["client_id"] != client.ID && !client.Introspect {
+		// Only the token's own client, or a resource server (the
+		// introspect option), learns about a token (RFC 7662 §2.1, §4).
+		resp = map[string]any{"active": false}
+	}
 	if err != nil {
 		p.logger.Error("introspecting", zap.Error(err))
 		errServer("could not introspect").Write(w)

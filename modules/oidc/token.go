@@ -128,15 +128,23 @@ func (p *provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	apierror.JSON(w, http.StatusOK, resp)
 }
 
-// newIssue draws the tokens of a grant issued at now: the access token's
-// jti and the next refresh token (returned raw; the storage keeps its hash).
-func (p *provider) newIssue(now time.Time) (storage.Issue, string) {
+// newIssue draws the tokens of a grant issued at now to client: the access
+// token's jti and, for a client with the offline_access option, the next
+// refresh token (returned raw; the storage keeps its hash), which the
+// storage records only for a grant with the offline_access scope (OpenID
+// Connect Core §11).
+func (p *provider) newIssue(now time.Time, client *Client) (storage.Issue, string) {
+	is := storage.Issue{AccessJTI: randomToken(16), AccessExpires: now.Add(p.accessTTL)}
+	if !client.OfflineAccess {
+		return is, ""
+	}
 	refresh := randomToken(32)
-	return storage.Issue{
-		AccessJTI: randomToken(16), AccessExpires: now.Add(p.accessTTL),
-		RefreshHash: hashToken(refresh), RefreshExpires: now.Add(p.refreshTTL),
-	}, refresh
+	is.RefreshHash, is.RefreshExpires, is.RefreshScope = hashToken(refresh), now.Add(p.refreshTTL), scopeOfflineAccess
+	return is, refresh
 }
+
+// scopeOfflineAccess asks for refresh tokens (OpenID Connect Core §11).
+const scopeOfflineAccess = "offline_access"
 
 // grantRefusal is the answer to a code or refresh token the storage
 // refused (what names it in the description): invalid_grant (RFC 6749
@@ -169,7 +177,7 @@ func grantRefusal(err error, what string) *apierror.OAuth {
 func (p *provider) exchangeCode(r *http.Request, st storage.Storage, client *Client, t *tokenRequest) (*tokenResponse, *apierror.OAuth) {
 	ctx := r.Context()
 	now := p.now()
-	issue, refresh := p.newIssue(now)
+	issue, refresh := p.newIssue(now, client)
 	code, u, err := st.RedeemCode(ctx, hashToken(t.Code), client.ID, now, func(c *storage.Code) error {
 		return checkCode(client, c, t)
 	}, issue)
@@ -190,6 +198,9 @@ func (p *provider) exchangeCode(r *http.Request, st storage.Storage, client *Cli
 	}
 	g := &grant{ID: code.GrantID, ClientID: client.ID, User: u, Scopes: code.Scopes, AuthTime: code.AuthTime,
 		Nonce: code.Nonce, SID: code.SessionID}
+	if !g.has(scopeOfflineAccess) {
+		refresh = "" // not recorded
+	}
 	resp, e := p.respond(ctx, g, p.accessClaims(g, issue.AccessJTI, now), refresh)
 	if e == nil {
 		p.record(r, storage.Event{Event: evTokenIssued, Outcome: "success", UserID: u.ID, Email: u.Email,
@@ -246,7 +257,7 @@ func (p *provider) respond(ctx context.Context, g *grant, access *accessClaims, 
 func (p *provider) refresh(r *http.Request, st storage.Storage, client *Client, t *tokenRequest) (*tokenResponse, *apierror.OAuth) {
 	ctx := r.Context()
 	now := p.now()
-	issue, next := p.newIssue(now)
+	issue, next := p.newIssue(now, client)
 	var scopes []string
 	tok, u, err := st.RotateRefresh(ctx, hashToken(t.RefreshToken), client.ID, now, func(rt *storage.RefreshToken) error {
 		// The family keeps the scopes of the original grant; a narrower
@@ -276,6 +287,9 @@ func (p *provider) refresh(r *http.Request, st storage.Storage, client *Client, 
 		return nil, errServer("could not refresh")
 	}
 	g := &grant{ID: tok.GrantID, ClientID: client.ID, User: u, Scopes: scopes, AuthTime: tok.AuthTime, SID: tok.SessionID}
+	if !slices.Contains(tok.Scopes, scopeOfflineAccess) {
+		next = "" // not recorded
+	}
 	resp, e := p.respond(ctx, g, p.accessClaims(g, issue.AccessJTI, now), next)
 	if e == nil {
 		p.record(r, storage.Event{Event: evTokenRefresh, Outcome: "success", UserID: u.ID, Email: u.Email, ClientID: client.ID})

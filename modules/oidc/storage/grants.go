@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/intellistack/intellistack/modules/store"
@@ -21,8 +22,16 @@ import (
 type Issue struct {
 	AccessJTI      string
 	AccessExpires  time.Time
-	RefreshHash    string
+	RefreshHash    string // empty: no refresh token
 	RefreshExpires time.Time
+	// RefreshScope, when set, records the refresh token only for a grant
+	// whose scopes include it (offline_access, OpenID Connect Core §11).
+	RefreshScope string
+}
+
+// refreshFor reports whether is issues a refresh token for g.
+func (is Issue) refreshFor(scopes []string) bool {
+	return is.RefreshHash != "" && (is.RefreshScope == "" || slices.Contains(scopes, is.RefreshScope))
 }
 
 // grant is what a code or a refresh token passes on to the tokens issued
@@ -113,6 +122,9 @@ func recordTokens(ctx context.Context, tx *store.Tx, g grant, is Issue, now time
 	if _, err := tx.Exec(ctx, `INSERT INTO oidc_access_tokens (jti, grant_id, client_id, user_id, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, is.AccessJTI, g.id, g.clientID, g.userID, ms(now), ms(is.AccessExpires)); err != nil {
 		return err
+	}
+	if !is.refreshFor(g.scopes) {
+		return nil
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO oidc_refresh_tokens (token_hash, grant_id, client_id, user_id, session_id, scope,
 		auth_time, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, is.RefreshHash, g.id, g.clientID, g.userID,
