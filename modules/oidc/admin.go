@@ -486,7 +486,7 @@ func (p *provider) prepareAccount(n *newAccount, now time.Time) (storage.User, s
 		return storage.User{}, "", badInput("invalid_password", "the password is too long")
 	}
 	if v := password.Check(n.Password); v != nil {
-		return storage.User{}, "", badInput("invalid_password", password.Summary(v))
+		return storage.User{}, "", badInput("invalid_password", "the password does not meet the policy: "+password.Summary(v))
 	}
 	if p.hashSlots != nil {
 		p.hashSlots <- struct{}{}
