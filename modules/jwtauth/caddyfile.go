@@ -76,6 +76,11 @@ func parseDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		refresh_interval       <duration>   # JWKS refresh, default 5m
 //		min_refresh_interval   <duration>   # least time between unknown-kid refreshes, default 30s
 //		token_cache_size       <n>          # verified tokens remembered, default 10000, -1 off
+//		introspect <url> {                  # RFC 7662: ask a remote issuer whether tokens are still active
+//			client_id     <id>
+//			client_secret <secret>          # use {env.…}
+//			cache         <duration>        # answers reused, default 30s
+//		}
 //	}
 //
 // At least one of issuer and jwks_url is required. For example, the course
@@ -180,6 +185,44 @@ func (p *Provider) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("token_cache_size: %q is not -1, 0 or a positive number", v)
 			}
 			p.TokenCacheSize = n
+		case "introspect":
+			if p.Introspect != nil {
+				return d.Err("introspect already set")
+			}
+			in := new(Introspect)
+			if !d.Args(&in.URL) || d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch sub := d.Val(); sub {
+				case "client_id", "client_secret":
+					var v string
+					if !d.Args(&v) || d.NextArg() {
+						return d.ArgErr()
+					}
+					if sub == "client_id" {
+						in.ClientID = v
+					} else {
+						in.ClientSecret = v
+					}
+				case "cache":
+					var v string
+					if !d.Args(&v) || d.NextArg() {
+						return d.ArgErr()
+					}
+					dur, err := caddy.ParseDuration(v)
+					if err != nil || dur <= 0 {
+						return d.Errf("introspect cache: %q is not a positive duration", v)
+					}
+					in.Cache = caddy.Duration(dur)
+				default:
+					return d.Errf("introspect: unrecognized option %s", sub)
+				}
+			}
+			if in.ClientID == "" {
+				return d.Err("introspect needs client_id")
+			}
+			p.Introspect = in
 		default:
 			return d.Errf("unrecognized subdirective: %s", opt)
 		}

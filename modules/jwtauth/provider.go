@@ -13,6 +13,17 @@
 // bearer_jwt, a provider's technical failure, and every refusal when the
 // provider is used in JSON without bearer_jwt_errors (then Caddy's own
 // empty 401, still with the WWW-Authenticate challenge).
+//
+// # Revocation
+//
+// For the in-process oidc_provider (same config, no jwks_url), every
+// request, cached verdicts included, is checked against the provider's
+// revocation list (bearer.LocalIssuer.Revoked, an in-memory lookup): a
+// revoked token is refused (401, reason revoked) at once on the revoking
+// node and within about 2 s on the others. A remote issuer's token is
+// accepted until its exp, however it was revoked: keep that issuer's
+// access-token life short, or set introspect (RFC 7662, answers cached)
+// to ask the issuer.
 package jwtauth
 
 import (
@@ -191,6 +202,15 @@ type Provider struct {
 	//	token_cache_size <n>
 	TokenCacheSize int `json:"token_cache_size,omitempty"`
 
+	// Introspect asks the issuer's RFC 7662 endpoint whether each token is
+	// still active (see Introspect), for remote issuers whose revocations
+	// must take effect before exp. Not needed for the in-process
+	// oidc_provider, whose revocations bearer_jwt already sees. Default:
+	// off (a remote issuer's token is accepted until it expires).
+	//
+	//	introspect <url> { client_id <id>; client_secret <secret>; cache <duration> }
+	Introspect *Introspect `json:"introspect,omitempty"`
+
 	verifier *bearer.Verifier
 	keys     *keySource
 	poolKey  string
@@ -305,6 +325,11 @@ func (p *Provider) Provision(ctx caddy.Context) error {
 	}
 	p.cache = bearer.NewTokenCache[*verdict](size)
 	p.cacheTTL = refresh
+	if p.Introspect != nil {
+		if err := p.Introspect.provision(size); err != nil {
+			return err
+		}
+	}
 
 	p.setupHeaders()
 	return nil
@@ -458,6 +483,11 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if p.keys != nil {
 		if revoked := p.keys.Revoked(); revoked != nil && revoked(v.jti, v.sid, v.sub, v.iat) {
 			return p.refuse(w, r, bearer.RefuseRevoked)
+		}
+	}
+	if p.Introspect != nil {
+		if why := p.Introspect.check(r.Context(), token, key, v.expiry, now); why != nil {
+			return p.refuse(w, r, why)
 		}
 	}
 	identity.Set(r, v.identity)
