@@ -184,6 +184,9 @@ func runAccountFlow(t *testing.T, c *testutil.Caddy, issuer string, box mailbox,
 		t.Fatalf("ID token after verification: %v", idt.payload)
 	}
 	refresh, _ := tok["refresh_token"].(string)
+	if refresh == "" {
+		t.Fatal("no refresh token to prove the reset revokes it")
+	}
 	// The link is single-use.
 	if p = br.get(link); p.status != http.StatusBadRequest || !strings.Contains(p.body, "invalid, has expired or was already used") {
 		t.Fatalf("second use of a verification link: %d\n%s", p.status, p.body)
@@ -578,6 +581,22 @@ func TestRequireVerifiedEmail(t *testing.T) {
 		_, _, link := mailLink(t, mails[1])
 		if !strings.Contains(link, "request_id=") {
 			t.Fatalf("resent link %q has no request_id", link)
+		}
+		// Resends are limited per address (3 mails per 15 min, the sign-up's
+		// included): the answer stays the same, the mails stop.
+		for range 3 {
+			p = b.get(issuer + "/oauth2/check-inbox")
+			action, vals = p.form(t, "resend")
+			if p = b.post(action, vals); p.status != http.StatusOK {
+				t.Fatalf("resend over the limit: %d", p.status)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+		if mails := box.wait(t, 3); len(mails) != 3 {
+			t.Fatalf("%d mails after 4 resends, want 3 (the per-address limit)", len(mails))
+		}
+		if countEvents(t, openDB(t, database), evVerifySent, "failure") == 0 {
+			t.Fatal("no audit row for a resend over the limit")
 		}
 		p = b.follow(b.get(link), otherRedirect)
 		if !strings.HasPrefix(p.location, otherRedirect) {
