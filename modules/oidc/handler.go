@@ -41,7 +41,10 @@ var timeNow = time.Now
 // Endpoints: /.well-known/openid-configuration, /.well-known/jwks.json and
 // /jwks, /oauth2/authorize, /oauth2/token, /oauth2/userinfo, /oauth2/revoke,
 // /oauth2/introspect, /oauth2/end-session, and the hosted pages
-// /oauth2/sign-in, /oauth2/sign-up, /oauth2/consent, /oauth2/sign-out.
+// /oauth2/sign-in, /oauth2/sign-up, /oauth2/consent, /oauth2/sign-out; with
+// a mail block also /oauth2/verify-email, /oauth2/check-inbox,
+// /oauth2/forgot-password, /oauth2/reset-password and
+// /oauth2/change-password.
 type Handler struct {
 	// Issuer is the provider's identifier, an https URL (http only for
 	// localhost/loopback development) without query or fragment; a trailing

@@ -19,8 +19,10 @@ var defaultTemplates embed.FS
 
 // pages renders the hosted pages. Operators theme them by putting files of
 // the same names (layout.html, sign-in.html, sign-up.html, consent.html,
-// error.html, message.html, logout.html, form-post.html) in the `templates`
-// directory; each defines the template of its name.
+// error.html, message.html, logout.html, form-post.html, and with a mail
+// block check-inbox.html, forgot-password.html, reset-password.html,
+// change-password.html) in the `templates` directory; each defines the
+// template of its name.
 type pages struct {
 	tmpl *template.Template
 }
@@ -46,7 +48,8 @@ func loadPages(dir string) (*pages, error) {
 			}
 		}
 	}
-	for _, name := range []string{"sign-in", "sign-up", "consent", "error", "message", "logout", "form-post"} {
+	for _, name := range []string{"sign-in", "sign-up", "consent", "error", "message", "logout", "form-post",
+		"check-inbox", "forgot-password", "reset-password", "change-password"} {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("templates: %q is not defined", name)
 		}
