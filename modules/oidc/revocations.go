@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,22 +25,29 @@ const (
 	revocationOverlap = 30 * time.Second
 )
 
-// revocationSet is the in-memory revocation list. Lookups take a read
-// lock on maps that are almost always empty.
+// revocationSet is the in-memory revocation list. Readers load an
+// immutable snapshot (one atomic load, then map lookups on maps that are
+// almost always empty); the poller, the only writer besides the revoking
+// requests, builds a new snapshot when something changed.
 type revocationSet struct {
-	mu     sync.RWMutex
+	snap atomic.Pointer[revocationSnapshot]
+
+	mu    sync.Mutex // one writer (and one poll) at a time
+	since time.Time  // the next poll reads rows from here
+}
+
+type revocationSnapshot struct {
 	tokens map[string]time.Time // jti → expiry of the row
 	sids   map[string]time.Time // session id → expiry
 	users  map[string]userRevocation
-	since  time.Time // the next poll reads rows from here
-
-	pollMu sync.Mutex // one poll at a time
 }
 
 type userRevocation struct{ at, expires time.Time }
 
 func newRevocationSet() *revocationSet {
-	return &revocationSet{tokens: map[string]time.Time{}, sids: map[string]time.Time{}, users: map[string]userRevocation{}}
+	s := &revocationSet{}
+	s.snap.Store(&revocationSnapshot{tokens: map[string]time.Time{}, sids: map[string]time.Time{}, users: map[string]userRevocation{}})
+	return s
 }
 
 // revoked is the bearer.RevokedFunc of the provider's local issuer: a token
@@ -51,20 +59,19 @@ func (s *revocationSet) revoked(jti, sid, sub string, iat time.Time) bool {
 	if s == nil {
 		return false
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if len(s.tokens) > 0 && jti != "" {
-		if _, ok := s.tokens[jti]; ok {
+	snap := s.snap.Load()
+	if len(snap.tokens) > 0 && jti != "" {
+		if _, ok := snap.tokens[jti]; ok {
 			return true
 		}
 	}
-	if len(s.sids) > 0 && sid != "" {
-		if _, ok := s.sids[sid]; ok {
+	if len(snap.sids) > 0 && sid != "" {
+		if _, ok := snap.sids[sid]; ok {
 			return true
 		}
 	}
-	if len(s.users) > 0 {
-		if u, ok := s.users[sub]; ok && (iat.IsZero() || iat.Unix() < u.at.Unix()) {
+	if len(snap.users) > 0 {
+		if u, ok := snap.users[sub]; ok && (iat.IsZero() || iat.Unix() < u.at.Unix()) {
 			return true
 		}
 	}
@@ -75,44 +82,80 @@ func (s *revocationSet) revoked(jti, sid, sub string, iat time.Time) bool {
 func (s *revocationSet) add(rows []storage.Revocation, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.addLocked(rows, now)
+}
+
+func (s *revocationSet) addLocked(rows []storage.Revocation, now time.Time) {
+	old := s.snap.Load()
+	changed := false
 	for _, r := range rows {
 		switch r.Kind {
 		case storage.RevokedToken:
-			s.tokens[r.Value] = r.ExpiresAt
+			_, ok := old.tokens[r.Value]
+			changed = changed || !ok
 		case storage.RevokedSession:
-			s.sids[r.Value] = r.ExpiresAt
+			_, ok := old.sids[r.Value]
+			changed = changed || !ok
 		case storage.RevokedUser:
-			if old, ok := s.users[r.Value]; !ok || r.At.After(old.at) {
-				s.users[r.Value] = userRevocation{at: r.At, expires: r.ExpiresAt}
+			u, ok := old.users[r.Value]
+			changed = changed || !ok || r.At.After(u.at)
+		}
+	}
+	for _, exp := range old.tokens {
+		changed = changed || !now.Before(exp)
+	}
+	for _, exp := range old.sids {
+		changed = changed || !now.Before(exp)
+	}
+	for _, u := range old.users {
+		changed = changed || !now.Before(u.expires)
+	}
+	if !changed {
+		return
+	}
+	next := &revocationSnapshot{tokens: map[string]time.Time{}, sids: map[string]time.Time{}, users: map[string]userRevocation{}}
+	for k, exp := range old.tokens {
+		if now.Before(exp) {
+			next.tokens[k] = exp
+		}
+	}
+	for k, exp := range old.sids {
+		if now.Before(exp) {
+			next.sids[k] = exp
+		}
+	}
+	for k, u := range old.users {
+		if now.Before(u.expires) {
+			next.users[k] = u
+		}
+	}
+	for _, r := range rows {
+		if !now.Before(r.ExpiresAt) {
+			continue
+		}
+		switch r.Kind {
+		case storage.RevokedToken:
+			next.tokens[r.Value] = r.ExpiresAt
+		case storage.RevokedSession:
+			next.sids[r.Value] = r.ExpiresAt
+		case storage.RevokedUser:
+			if u, ok := next.users[r.Value]; !ok || r.At.After(u.at) {
+				next.users[r.Value] = userRevocation{at: r.At, expires: r.ExpiresAt}
 			}
 		}
 	}
-	for k, exp := range s.tokens {
-		if !now.Before(exp) {
-			delete(s.tokens, k)
-		}
-	}
-	for k, exp := range s.sids {
-		if !now.Before(exp) {
-			delete(s.sids, k)
-		}
-	}
-	for k, u := range s.users {
-		if !now.Before(u.expires) {
-			delete(s.users, k)
-		}
-	}
+	s.snap.Store(next)
 }
 
 // poll reads the rows recorded since the last poll (less the overlap).
 func (s *revocationSet) poll(ctx context.Context, st storage.Revocations, now time.Time) error {
-	s.pollMu.Lock()
-	defer s.pollMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	rows, err := st.RevocationsSince(ctx, s.since, now)
 	if err != nil {
 		return err
 	}
-	s.add(rows, now)
+	s.addLocked(rows, now)
 	s.since = now.Add(-revocationOverlap)
 	return nil
 }
