@@ -110,6 +110,16 @@ func TestRevocationList(t *testing.T) {
 			t.Fatalf("user's access token missing: %+v", got)
 		}
 
+		// A ban (and the admin's revoke-sessions and delete, which share
+		// its code) puts the user's access tokens on the list too.
+		f := newFamily(t, s, u)
+		if _, err := s.(*storage.SQL).BanUser(ctx, u.ID, "spam", time.Time{}, t0.Add(12*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := revocationsSince(t, s, t0.Add(12*time.Second), t0.Add(13*time.Second))["jti:"+f.AccessJTI]; !ok {
+			t.Fatal("banned user's access token not on the list")
+		}
+
 		// The sweeper deletes the rows once they name no live token.
 		if err := s.DeleteExpired(ctx, t0.Add(8*time.Hour)); err != nil {
 			t.Fatal(err)
