@@ -328,6 +328,8 @@ func (p *provider) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, errServer("could not change the password"))
 		return
 	}
+	// The user's access tokens, at bearer_jwt.
+	p.revocationsChanged(r.Context(), st)
 	p.brute.succeeded(r.Context(), u.Email) // the owner proved control of the address
 	p.record(r, storage.Event{Event: evPasswordReset, Outcome: "success", UserID: u.ID, Email: u.Email,
 		Detail: "every session and refresh token revoked"})
@@ -412,6 +414,7 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 		p.errorPage(w, errServer("could not change the password"))
 		return
 	}
+	p.revocationsChanged(r.Context(), st) // the user's access tokens, at bearer_jwt
 	p.record(r, storage.Event{Event: evPasswordChanged, Outcome: "success", UserID: u.ID, Email: u.Email,
 		Detail: "every session and refresh token revoked"})
 	if _, err := p.startSession(r.Context(), st, w, r, u.ID); err != nil {

@@ -643,6 +643,7 @@ func (c *adminCall) ban(u *storage.User) {
 	}
 	updated, err := c.a.BanUser(c.r.Context(), u.ID, reason, expires, now)
 	if c.done(updated, err, "banning") {
+		c.p.applyRevocations(c.r.Context()) // the user's access tokens, at bearer_jwt
 		detail := reason
 		if !expires.IsZero() {
 			detail += " (until " + isoTime(expires) + ")"
@@ -685,6 +686,7 @@ func (c *adminCall) revokeSessions(u *storage.User) {
 		c.serverError("revoking sessions", err)
 		return
 	}
+	c.p.applyRevocations(c.r.Context()) // the user's access tokens, at bearer_jwt
 	c.audit(evSessionsRevoked, u, strconv.Itoa(n)+" sessions")
 	apierror.JSON(c.w, http.StatusOK, map[string]any{"success": true, "sessions": n})
 }

@@ -250,3 +250,24 @@ func TestRefreshTokensOfflineOnlyAndEndWithTheSession(t *testing.T) {
 		wantOAuthError(t, p, 400, "invalid_grant")
 	})
 }
+
+// Changing the password revokes every token of the user, at bearer_jwt too
+// (and on every node: the same revocation list).
+func TestPasswordChangeRevokesAccessTokens(t *testing.T) {
+	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
+		c := testutil.StartCaddy(t, revocationSite(database, "https://localhost:__HTTPS_PORT__"))
+		base := c.URL("")
+		br := &browser{t: t, client: c.NewClient()}
+		tok := mustTokens(t, redeem(t, c.Client, base, codeFor(t, br, base, "change@example.com", true)))
+		if r := callAPI(t, c.Client, c.URL("/api"), tok["access_token"]); r.status != 200 {
+			t.Fatalf("before: %d %s", r.status, r.body)
+		}
+		action, vals := br.get(base+"/oauth2/change-password").form(t, "change-password")
+		vals.Set("current_password", testPassword)
+		vals.Set("new_password", "Another-Horse-4242")
+		if p := br.post(action, vals); p.status != 200 {
+			t.Fatalf("change password: %d %s", p.status, p.body)
+		}
+		wantRevoked(t, callAPI(t, c.Client, c.URL("/api"), tok["access_token"]), "access token after a password change")
+	})
+}

@@ -188,6 +188,14 @@ func (p *provider) revocationsChanged(ctx context.Context, st storage.Storage) {
 	}
 }
 
+// applyRevocations is revocationsChanged for callers without a storage at
+// hand (the admin API after a ban or "revoke sessions").
+func (p *provider) applyRevocations(ctx context.Context) {
+	if st, err := p.storage(ctx); err == nil {
+		p.revocationsChanged(ctx, st)
+	}
+}
+
 // revocationExpiry is when a revocation made now can name no live token:
 // the longest access-token life, plus bearer_jwt's largest leeway.
 func (p *provider) revocationExpiry(now time.Time) time.Time {

@@ -160,6 +160,11 @@ func replacePassword(ctx context.Context, tx *store.Tx, userID, passwordHash str
 			break
 		}
 	}
+	// The revocation list carries the access tokens to bearer_jwt on every
+	// node (see Revocations).
+	if err := recordAccessRevocations(ctx, tx, "user_id = ?", now, userID); err != nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID)
 	return err
 }
