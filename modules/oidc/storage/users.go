@@ -24,8 +24,8 @@ type User struct {
 	// the provider copies the ones its operator lists into tokens. Nil
 	// when there are none.
 	Claims    map[string]json.RawMessage
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // DefaultRole is the role of a user created without one.
