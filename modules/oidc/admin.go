@@ -120,12 +120,6 @@ type adminEvent struct {
 	ActorID   string `json:"actorId"`
 }
 
-// adminStore is the provider's storage with its Admin methods.
-func adminStore(st storage.Storage) (storage.Admin, bool) {
-	a, ok := st.(storage.Admin)
-	return a, ok
-}
-
 // serveAdmin answers a path below pathAdmin.
 func (p *provider) serveAdmin(w http.ResponseWriter, r *http.Request, path string) {
 	defer func() {
@@ -139,13 +133,8 @@ func (p *provider) serveAdmin(w http.ResponseWriter, r *http.Request, path strin
 	if !ok {
 		return
 	}
-	a, ok := adminStore(st)
-	if !ok {
-		apierror.New(http.StatusNotImplemented, "not_implemented", "this storage has no admin operations").Write(w)
-		return
-	}
 	parts := strings.Split(strings.TrimPrefix(path, pathAdmin+"/"), "/")
-	call := &adminCall{p: p, w: w, r: r, admin: admin, st: st, a: a}
+	call := &adminCall{p: p, w: w, r: r, admin: admin, st: st, a: st}
 	switch {
 	case len(parts) == 1 && parts[0] == "users":
 		call.route(map[string]func(){"GET": call.listUsers, "POST": call.createUser})

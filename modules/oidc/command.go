@@ -113,7 +113,7 @@ type cliSession struct {
 }
 
 func openCLI(fl caddycmd.Flags) (*cliSession, func(), error) {
-	database, dir, err := databaseFromFlags(fl)
+	database, dir, err := store.DatabaseFromFlags(fl)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -422,38 +422,4 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// databaseFromFlags finds the database setting and the data folder for the
-// embedded default the way `intellistack migrate` does (modules/store
-// keeps its own copy unexported): --database, else the intellistack app of
-// the config.
-func databaseFromFlags(fl caddycmd.Flags) (database, dir string, err error) {
-	dir = caddy.AppDataDir()
-	if v := fl.String("database"); v != "" {
-		return caddy.NewReplacer().ReplaceKnown(v, ""), dir, nil
-	}
-	cfgJSON, _, _, err := caddycmd.LoadConfig(fl.String("config"), fl.String("adapter"))
-	if err != nil {
-		return "", "", err
-	}
-	if cfgJSON == nil {
-		return "", "", errors.New("no config: pass --config <Caddyfile> or --database <path|url>")
-	}
-	var cfg struct {
-		Storage struct {
-			Module string `json:"module"`
-			Root   string `json:"root"`
-		} `json:"storage"`
-		Apps struct {
-			Intellistack store.App `json:"intellistack"`
-		} `json:"apps"`
-	}
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		return "", "", fmt.Errorf("reading config: %v", err)
-	}
-	if cfg.Storage.Module == "file_system" && cfg.Storage.Root != "" {
-		dir = cfg.Storage.Root
-	}
-	return caddy.NewReplacer().ReplaceKnown(cfg.Apps.Intellistack.Database, ""), dir, nil
 }

@@ -50,7 +50,7 @@ func cmdMigrate(fl caddycmd.Flags) (int, error) {
 	if action != "status" && action != "up" {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("unknown action %q: use status or up", action)
 	}
-	database, dir, err := databaseFromFlags(fl)
+	database, dir, err := DatabaseFromFlags(fl)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
@@ -103,9 +103,11 @@ func cmdMigrate(fl caddycmd.Flags) (int, error) {
 	return caddy.ExitCodeSuccess, nil
 }
 
-// databaseFromFlags finds the database setting and the data folder for the
-// embedded default, the way the running server would.
-func databaseFromFlags(fl caddycmd.Flags) (database, dir string, err error) {
+// DatabaseFromFlags finds the database setting and the data folder for the
+// embedded default the way the running server would: --database, else the
+// intellistack app of --config (with --adapter). Every subcommand that works
+// on the database (migrate, user, events) takes these flags.
+func DatabaseFromFlags(fl caddycmd.Flags) (database, dir string, err error) {
 	dir = caddy.AppDataDir()
 	if v := fl.String("database"); v != "" {
 		return caddy.NewReplacer().ReplaceKnown(v, ""), dir, nil

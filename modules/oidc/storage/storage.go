@@ -41,6 +41,7 @@ type Storage interface {
 	Revocations
 	Verifications
 	Credentials
+	Admin
 
 	// DeleteExpired deletes the codes, authorization requests, access and
 	// refresh tokens, sessions and verifications that expired before now.
