@@ -349,18 +349,26 @@ func (c *adminCall) queryInt(q url.Values, name string, def, maxV int) (int, boo
 	return n, true
 }
 
-func (c *adminCall) listUsers() {
-	q := c.r.URL.Query()
-	limit, ok := c.queryInt(q, "limit", 100, 500)
-	if !ok {
-		return
+// page reads the limit (default 100, 0 also meaning the default, at most
+// maxLimit) and offset query parameters of a list.
+func (c *adminCall) page(q url.Values, maxLimit int) (limit, offset int, ok bool) {
+	if limit, ok = c.queryInt(q, "limit", 100, maxLimit); !ok {
+		return 0, 0, false
 	}
-	offset, ok := c.queryInt(q, "offset", 0, 1<<30)
-	if !ok {
-		return
+	if offset, ok = c.queryInt(q, "offset", 0, 1<<30); !ok {
+		return 0, 0, false
 	}
 	if limit == 0 {
 		limit = 100
+	}
+	return limit, offset, true
+}
+
+func (c *adminCall) listUsers() {
+	q := c.r.URL.Query()
+	limit, offset, ok := c.page(q, 500)
+	if !ok {
+		return
 	}
 	search := q.Get("search")
 	if search == "" {
@@ -715,16 +723,9 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func (c *adminCall) listEvents() {
 	q := c.r.URL.Query()
-	limit, ok := c.queryInt(q, "limit", 100, 1000)
+	limit, offset, ok := c.page(q, 1000)
 	if !ok {
 		return
-	}
-	offset, ok := c.queryInt(q, "offset", 0, 1<<30)
-	if !ok {
-		return
-	}
-	if limit == 0 {
-		limit = 100
 	}
 	eq := storage.EventQuery{Event: q.Get("type"), Limit: limit, Offset: offset}
 	if len(eq.Event) > 64 {

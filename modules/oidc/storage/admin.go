@@ -243,15 +243,7 @@ func endSessions(ctx context.Context, tx *store.Tx, userID string, now time.Time
 	// UPDATE's snapshot; it then finds its user banned or gone (spend
 	// checks the user under the token's lock) only if the caller changed
 	// the user first, which BanUser and DeleteUser do.
-	if _, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID); err != nil {
-		return 0, err
-	}
-	// The revocation list carries the access tokens to bearer_jwt on every
-	// node (see Revocations).
-	if err := recordAccessRevocations(ctx, tx, "user_id = ?", now, userID); err != nil {
-		return 0, err
-	}
-	if _, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID); err != nil {
+	if err := revokeTokens(ctx, tx, byUser, byUser, userID, now); err != nil {
 		return 0, err
 	}
 	return int(n), nil

@@ -147,8 +147,24 @@ const maxRevokeRounds = 16
 // refused. On SQLite the transaction holds the write lock and the second
 // round finds nothing.
 func revokeGrant(ctx context.Context, tx *store.Tx, grantID string, now time.Time) error {
+	return revokeTokens(ctx, tx, "grant_id = ?", "grant_id = ?", grantID, now)
+}
+
+// Conditions of revokeTokens, each with one argument.
+const (
+	byUser           = "user_id = ?"
+	bySession        = "session_id = ?"
+	bySessionsGrants = "grant_id IN (SELECT grant_id FROM oidc_refresh_tokens WHERE session_id = ?)"
+)
+
+// revokeTokens revokes the refresh tokens matching refreshWhere (repeated
+// as revokeGrant explains) and the access tokens matching accessWhere (both
+// constant conditions with one argument, arg), and records those access
+// tokens in the revocation list, which carries them to bearer_jwt on every
+// node.
+func revokeTokens(ctx context.Context, tx *store.Tx, refreshWhere, accessWhere string, arg any, now time.Time) error {
 	for range maxRevokeRounds {
-		res, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", ms(now), grantID)
+		res, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE "+refreshWhere+" AND revoked_at IS NULL", ms(now), arg)
 		if err != nil {
 			return err
 		}
@@ -160,10 +176,9 @@ func revokeGrant(ctx context.Context, tx *store.Tx, grantID string, now time.Tim
 			break
 		}
 	}
-	// The revocation list carries them to bearer_jwt on every node.
-	if err := recordAccessRevocations(ctx, tx, "grant_id = ?", now, grantID); err != nil {
+	if err := recordAccessRevocations(ctx, tx, accessWhere, now, arg); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", ms(now), grantID)
+	_, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE "+accessWhere+" AND revoked_at IS NULL", ms(now), arg)
 	return err
 }

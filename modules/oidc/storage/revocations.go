@@ -69,13 +69,7 @@ func (s *SQL) RevocationsSince(ctx context.Context, since, now time.Time) ([]Rev
 // RevokeUserTokens implements Revocations.
 func (s *SQL) RevokeUserTokens(ctx context.Context, userID string, now, expires time.Time) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID); err != nil {
-			return err
-		}
-		if err := recordAccessRevocations(ctx, tx, "user_id = ?", now, userID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID); err != nil {
+		if err := revokeTokens(ctx, tx, byUser, byUser, userID, now); err != nil {
 			return err
 		}
 		return upsertRevocation(ctx, tx, Revocation{Kind: RevokedUser, Value: userID, At: now, ExpiresAt: expires})
@@ -88,14 +82,7 @@ func (s *SQL) RevokeSessionTokens(ctx context.Context, sessionID string, now, ex
 		return nil
 	}
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		const grants = "grant_id IN (SELECT grant_id FROM oidc_refresh_tokens WHERE session_id = ?)"
-		if _, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL", ms(now), sessionID); err != nil {
-			return err
-		}
-		if err := recordAccessRevocations(ctx, tx, grants, now, sessionID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE "+grants+" AND revoked_at IS NULL", ms(now), sessionID); err != nil {
+		if err := revokeTokens(ctx, tx, bySession, bySessionsGrants, sessionID, now); err != nil {
 			return err
 		}
 		return upsertRevocation(ctx, tx, Revocation{Kind: RevokedSession, Value: sessionID, At: now, ExpiresAt: expires})

@@ -147,24 +147,5 @@ func replacePassword(ctx context.Context, tx *store.Tx, userID, passwordHash str
 	if _, err := tx.Exec(ctx, "DELETE FROM verifications WHERE value = ? AND identifier LIKE ?", userID, likePrefix(PurposeResetPassword)); err != nil {
 		return err
 	}
-	for range maxRevokeRounds {
-		res, err := tx.Exec(ctx, "UPDATE oidc_refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
-	}
-	// The revocation list carries the access tokens to bearer_jwt on every
-	// node (see Revocations).
-	if err := recordAccessRevocations(ctx, tx, "user_id = ?", now, userID); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, "UPDATE oidc_access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", ms(now), userID)
-	return err
+	return revokeTokens(ctx, tx, byUser, byUser, userID, now)
 }
