@@ -255,6 +255,20 @@ func (c *adminCall) serverError(what string, err error) {
 	c.fail(http.StatusInternalServerError, "internal_error", what+" failed")
 }
 
+// failed answers a storage error about a user (404 when there is no such
+// user, else 500) and reports whether there was one.
+func (c *adminCall) failed(err error, what string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, storage.ErrNotFound):
+		c.fail(http.StatusNotFound, "user_not_found", "no such user")
+	default:
+		c.serverError(what, err)
+	}
+	return true
+}
+
 // audit records an admin action on u (nil for none).
 func (c *adminCall) audit(event string, u *storage.User, detail string) {
 	e := storage.Event{Event: event, Outcome: "success", ActorID: c.admin.ID, Detail: detail}
@@ -309,12 +323,7 @@ func (c *adminCall) withUser(ref string, h func(*storage.User)) {
 	} else {
 		u, err = c.st.UserByID(c.r.Context(), ref)
 	}
-	if errors.Is(err, storage.ErrNotFound) {
-		c.fail(http.StatusNotFound, "user_not_found", "no such user")
-		return
-	}
-	if err != nil {
-		c.serverError("user lookup", err)
+	if c.failed(err, "user lookup") {
 		return
 	}
 	h(u)
@@ -322,16 +331,11 @@ func (c *adminCall) withUser(ref string, h func(*storage.User)) {
 
 // done answers with the user after a change, or the error of the change.
 func (c *adminCall) done(u *storage.User, err error, what string) bool {
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		c.fail(http.StatusNotFound, "user_not_found", "no such user")
-	case err != nil:
-		c.serverError(what, err)
-	default:
-		apierror.JSON(c.w, http.StatusOK, map[string]any{"user": toAdminUser(u)})
-		return true
+	if c.failed(err, what) {
+		return false
 	}
-	return false
+	apierror.JSON(c.w, http.StatusOK, map[string]any{"user": toAdminUser(u)})
+	return true
 }
 
 // queryInt reads a non-negative integer parameter (default def, at most
@@ -675,12 +679,7 @@ func (c *adminCall) unlock(u *storage.User) {
 
 func (c *adminCall) revokeSessions(u *storage.User) {
 	n, err := c.a.RevokeUserSessions(c.r.Context(), u.ID, c.p.now())
-	if errors.Is(err, storage.ErrNotFound) {
-		c.fail(http.StatusNotFound, "user_not_found", "no such user")
-		return
-	}
-	if err != nil {
-		c.serverError("revoking sessions", err)
+	if c.failed(err, "revoking sessions") {
 		return
 	}
 	c.p.applyRevocations(c.r.Context()) // the user's access tokens, at bearer_jwt
@@ -694,12 +693,7 @@ func (c *adminCall) deleteUser(u *storage.User) {
 		return
 	}
 	err := c.a.DeleteUser(c.r.Context(), u.ID, c.p.now())
-	if errors.Is(err, storage.ErrNotFound) {
-		c.fail(http.StatusNotFound, "user_not_found", "no such user")
-		return
-	}
-	if err != nil {
-		c.serverError("deleting", err)
+	if c.failed(err, "deleting") {
 		return
 	}
 	c.audit(evUserDeleted, u, "")
@@ -740,12 +734,7 @@ func (c *adminCall) listEvents() {
 		eq.UserID = user
 		if strings.Contains(user, "@") {
 			u, err := c.a.UserByEmail(c.r.Context(), strings.ToLower(user))
-			if errors.Is(err, storage.ErrNotFound) {
-				c.fail(http.StatusNotFound, "user_not_found", "no such user")
-				return
-			}
-			if err != nil {
-				c.serverError("user lookup", err)
+			if c.failed(err, "user lookup") {
 				return
 			}
 			eq.UserID = u.ID
