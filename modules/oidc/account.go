@@ -3,6 +3,7 @@ package oidc
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	netmail "net/mail"
 	"net/url"
@@ -291,26 +292,9 @@ func (p *provider) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		invalid("malformed token")
 		return
 	}
-	show := func(status int, msg string, violations []password.Violation) {
-		csrf, err := p.csrfToken(w, r, "reset-password", "")
-		if err != nil {
-			p.errorPage(w, errServer("not ready"))
-			return
-		}
-		p.render(w, status, "reset-password", map[string]any{"Title": "Choose a new password", "Action": p.url(pathResetPassword),
-			"CSRF": csrf, "Token": token, "Error": msg, "Violations": violations})
-	}
-	if r.Method == http.MethodGet {
-		show(http.StatusOK, "", nil)
-		return
-	}
-	if !p.checkCSRF(r, form, "reset-password", "") {
-		p.forbidden(w)
-		return
-	}
-	pw := form.Get("password")
-	if v := password.Check(pw); v != nil {
-		show(http.StatusBadRequest, "", v)
+	_, pw, ok := p.passwordForm(w, r, form, "reset-password", "password", map[string]any{
+		"Title": "Choose a new password", "Action": p.url(pathResetPassword), "Token": token})
+	if !ok {
 		return
 	}
 	hash, err := p.hash(r.Context(), pw)
@@ -365,26 +349,9 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 			"Message": "Sign in to change your password.", "Link": p.url(pathSignIn), "LinkText": "Sign in"})
 		return
 	}
-	show := func(status int, msg string, violations []password.Violation) {
-		csrf, err := p.csrfToken(w, r, "change-password", "")
-		if err != nil {
-			p.errorPage(w, errServer("not ready"))
-			return
-		}
-		p.render(w, status, "change-password", map[string]any{"Title": "Change your password", "Action": p.url(pathChangePassword),
-			"CSRF": csrf, "Email": u.Email, "Error": msg, "Violations": violations})
-	}
-	if r.Method == http.MethodGet {
-		show(http.StatusOK, "", nil)
-		return
-	}
-	if !p.checkCSRF(r, form, "change-password", "") {
-		p.forbidden(w)
-		return
-	}
-	newPW := form.Get("new_password")
-	if v := password.Check(newPW); v != nil {
-		show(http.StatusBadRequest, "", v)
+	show, newPW, ok := p.passwordForm(w, r, form, "change-password", "new_password", map[string]any{
+		"Title": "Change your password", "Action": p.url(pathChangePassword), "Email": u.Email})
+	if !ok {
 		return
 	}
 	if d, locked := p.brute.attempt(r.Context(), u.Email); locked {
@@ -422,6 +389,37 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Password changed",
 		"Message": "Your password has been changed. Every other device has been signed out."})
+}
+
+// passwordForm is what the reset and change pages share: on GET the form
+// (data plus a fresh CSRF token), on POST the CSRF check and the password
+// policy applied to the new password in field. ok is false when it has
+// answered; show renders the form again with a message.
+func (p *provider) passwordForm(w http.ResponseWriter, r *http.Request, form url.Values, page, field string, data map[string]any) (show func(status int, msg string, violations []password.Violation), pw string, ok bool) {
+	show = func(status int, msg string, violations []password.Violation) {
+		csrf, err := p.csrfToken(w, r, page, "")
+		if err != nil {
+			p.errorPage(w, errServer("not ready"))
+			return
+		}
+		d := maps.Clone(data)
+		d["CSRF"], d["Error"], d["Violations"] = csrf, msg, violations
+		p.render(w, status, page, d)
+	}
+	if r.Method == http.MethodGet {
+		show(http.StatusOK, "", nil)
+		return show, "", false
+	}
+	if !p.checkCSRF(r, form, page, "") {
+		p.forbidden(w)
+		return show, "", false
+	}
+	pw = form.Get(field)
+	if v := password.Check(pw); v != nil {
+		show(http.StatusBadRequest, "", v)
+		return show, "", false
+	}
+	return show, pw, true
 }
 
 // hash hashes a new password in the bounded pool.
