@@ -41,6 +41,7 @@ type Storage interface {
 	Revocations
 	Verifications
 	Credentials
+	Accounts
 	Admin
 
 	// DeleteExpired deletes the codes, authorization requests, access and
