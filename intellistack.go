@@ -10,4 +10,5 @@ import (
 	_ "github.com/intellistack/intellistack/modules/ratelimit"
 	_ "github.com/intellistack/intellistack/modules/store"
 	_ "github.com/intellistack/intellistack/modules/tutor"
+	_ "github.com/intellistack/intellistack/modules/widget"
 )
