@@ -30,6 +30,7 @@ import (
 //			prompt_file   <path>
 //			passages      <n>              # default 4
 //			token_budget  <n>              # default 6000
+//			min_score     <0..1>           # default: the retriever's (lexical 0.3)
 //			lesson_url    <url with {lesson}>
 //		}
 //	}
@@ -102,6 +103,16 @@ func (t *Tutor) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "token_budget":
 				t.TokenBudget = n
 			}
+		case "min_score":
+			var val string
+			if !d.Args(&val) || d.NextArg() {
+				return d.ArgErr()
+			}
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil || f < 0 || f > 1 {
+				return d.Errf("min_score: %q is not a number from 0 to 1", val)
+			}
+			t.MinScore = &f
 		case "staff_roles":
 			t.StaffRoles = d.RemainingArgs()
 			if len(t.StaffRoles) == 0 {

@@ -28,6 +28,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		passages 3
 		token_budget 4000
 		lesson_url https://learn.example.com/lessons/{lesson}
+		min_score 0.25
 	}`))
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +44,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatalf("retriever JSON %s", tu.RetrieverRaw)
 	}
 	if tu.Course != "python-foundations" || tu.StageClaim != "unlocked_stage" || strings.Join(tu.StaffRoles, ",") != "instructor,admin,ta" ||
-		tu.Passages != 3 || tu.TokenBudget != 4000 || tu.DefaultStage != 1 {
+		tu.Passages != 3 || tu.TokenBudget != 4000 || tu.DefaultStage != 1 || tu.MinScore == nil || *tu.MinScore != 0.25 {
 		t.Fatalf("parsed %+v", tu)
 	}
 }
@@ -58,6 +59,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"tutor {\n passages zero\n}",
 		"tutor {\n passages 0\n}",
 		"tutor {\n staff_roles\n}",
+		"tutor {\n min_score\n}",
+		"tutor {\n min_score 1.5\n}",
+		"tutor {\n min_score -0.1\n}",
+		"tutor {\n min_score high\n}",
 		"tutor {\n modle openai\n}",
 		"tutor {\n model openai {\n temperature hot\n }\n}",
 	} {

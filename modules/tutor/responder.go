@@ -85,6 +85,15 @@ type Tutor struct {
 	// dropped to fit. Default: 6000.
 	TokenBudget int `json:"token_budget,omitempty"`
 
+	// MinScore is the relevance floor, from 0 to 1 in the retriever's own
+	// measure (lexical: the share of the question's weight a passage matches;
+	// qdrant: cosine similarity): weaker passages stay out of answers, and a
+	// lesson of a locked stage is named ("loops are taught in stage 2") only
+	// when it clears the floor and beats every unlocked passage.
+	// Caddyfile: `min_score <0..1>`. Default: the retriever's suggestion
+	// (lexical 0.3), else 0.
+	MinScore *float64 `json:"min_score,omitempty"`
+
 	// LessonURL turns a cited lesson into a link: {lesson} is replaced by the
 	// lesson's path without ".md". Without it sources are cited as files.
 	LessonURL string `json:"lesson_url,omitempty"`
@@ -138,8 +147,14 @@ func (t *Tutor) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("tutor: %T is not a retriever", v)
 		}
 		e.Retriever = r
+		if f, ok := r.(retrieval.Floor); ok {
+			e.MinScore = f.DefaultMinScore()
+		}
 	} else {
 		t.logger.Warn("tutor has no retriever: answers will not draw on course material")
+	}
+	if t.MinScore != nil {
+		e.MinScore = *t.MinScore
 	}
 	t.engine = e
 	return nil
@@ -149,6 +164,9 @@ func (t *Tutor) Provision(ctx caddy.Context) error {
 func (t *Tutor) Validate() error {
 	if t.DefaultStage < 0 || t.Passages < 0 || t.TokenBudget < 0 {
 		return fmt.Errorf("tutor: default_stage, passages and token_budget must not be negative")
+	}
+	if t.MinScore != nil && (*t.MinScore < 0 || *t.MinScore > 1) {
+		return fmt.Errorf("tutor: min_score %g is not between 0 and 1", *t.MinScore)
 	}
 	return nil
 }

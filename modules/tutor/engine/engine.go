@@ -67,6 +67,10 @@ type Engine struct {
 	Passages int
 	// RetrievalTimeout bounds retrieval. Default: 3s.
 	RetrievalTimeout time.Duration
+	// MinScore is the relevance floor (0 to 1, in the retriever's measure):
+	// weaker passages stay out of the answer, and a locked lesson is named
+	// only when it clears it. Default: 0, every match counts.
+	MinScore float64
 }
 
 // Notices shown to students.
@@ -106,7 +110,7 @@ func (e *Engine) Respond(ctx context.Context, t Turn, out Emitter) error {
 		log = zap.NewNop()
 	}
 	maxStage := e.MaxStage(t.Asker)
-	passages, retrieverDown := e.retrieve(ctx, t, maxStage, log)
+	passages, locked, retrieverDown := e.retrieve(ctx, t, maxStage, log)
 	if retrieverDown {
 		if err := out.Notice("warning", NoticeRetrieverDown); err != nil {
 			return err
@@ -114,11 +118,18 @@ func (e *Engine) Respond(ctx context.Context, t Turn, out Emitter) error {
 	}
 
 	if e.Model == nil {
-		return e.retrievalOnly(out, passages, NoticeNoModel, retrievalOnlyNoModel)
+		return e.retrievalOnly(out, passages, locked, maxStage, NoticeNoModel, retrievalOnlyNoModel)
+	}
+	if len(locked) > 0 {
+		// Said by the tutor itself, not left to the model: the student learns
+		// where the topic is taught even when the model ignores the hint.
+		if err := out.Notice("info", prompt.LockedNotice(locked, maxStage)); err != nil {
+			return err
+		}
 	}
 	msgs, err := e.Prompt.Build(prompt.Input{
 		Course: t.Course, MaxStage: maxStage, StaffView: maxStage == retrieval.AllStages,
-		Page: t.Page, Passages: passages, History: t.History, Message: t.Message,
+		Page: t.Page, Passages: passages, Locked: locked, History: t.History, Message: t.Message,
 	})
 	if err != nil {
 		return err
@@ -135,16 +146,19 @@ func (e *Engine) Respond(ctx context.Context, t Turn, out Emitter) error {
 		return ctx.Err() // the student went away; the caller keeps the partial answer
 	case errors.Is(err, model.ErrUnavailable):
 		log.Warn("model unavailable; answering in retrieval-only mode", zap.Error(err))
-		return e.retrievalOnly(out, passages, NoticeModelDown, retrievalOnlyModelOff)
+		return e.retrievalOnly(out, passages, locked, maxStage, NoticeModelDown, retrievalOnlyModelOff)
 	default:
 		log.Error("model stream broke off", zap.Error(err))
 		return out.Fail(MessageModelBrokeOff, true)
 	}
 }
 
-func (e *Engine) retrieve(ctx context.Context, t Turn, maxStage int, log *zap.Logger) ([]retrieval.Passage, bool) {
+// retrieve returns the unlocked passages that clear the relevance floor and,
+// when the course teaches the question better in stages the asker has not
+// unlocked, those lessons by title; the bool reports a retriever failure.
+func (e *Engine) retrieve(ctx context.Context, t Turn, maxStage int, log *zap.Logger) ([]retrieval.Passage, []retrieval.Lesson, bool) {
 	if e.Retriever == nil {
-		return nil, false
+		return nil, nil, false
 	}
 	timeout := e.RetrievalTimeout
 	if timeout <= 0 {
@@ -156,30 +170,72 @@ func (e *Engine) retrieve(ctx context.Context, t Turn, maxStage int, log *zap.Lo
 	if t.Page.Selected != "" {
 		query += "\n" + t.Page.Selected
 	}
-	passages, err := e.Retriever.Retrieve(rctx, retrieval.Query{Text: query, MaxStage: maxStage, Course: t.Course, Limit: e.Passages})
+	q := retrieval.Query{Text: query, MaxStage: maxStage, Course: t.Course, Limit: e.Passages, MinScore: e.MinScore}
+	passages, err := e.Retriever.Retrieve(rctx, q)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("retriever unavailable; answering without course material", zap.Error(err))
 		}
-		return nil, true
+		return nil, nil, true
 	}
-	// Defence in depth: whatever a retriever returns, nothing locked leaves.
-	// Filtered into a new slice: the retriever's may be shared (a cache).
-	q := retrieval.Query{MaxStage: maxStage, Course: t.Course}
+	// Defence in depth: whatever a retriever returns, nothing locked leaves
+	// and nothing under the floor is used. Filtered into a new slice: the
+	// retriever's may be shared (a cache).
 	kept := make([]retrieval.Passage, 0, len(passages))
 	for _, p := range passages {
-		if q.Visible(p) {
+		if q.Visible(p) && p.Score >= e.MinScore {
 			kept = append(kept, p)
 		}
 	}
-	return kept, false
+	return kept, e.locate(rctx, q, kept, log), false
 }
 
-func (e *Engine) retrievalOnly(out Emitter, passages []retrieval.Passage, notice, reason string) error {
+// lockedShare: a locked lesson is named with the best one only when it
+// scores at least this share of the best, so that one clear answer is not
+// diluted by loosely related lessons.
+const lockedShare = 0.8
+
+// locate names the locked lessons that answer q better than every unlocked
+// passage does (at most two), or none: staff see everything, and a
+// retriever that cannot locate leaves the tutor as it was.
+func (e *Engine) locate(ctx context.Context, q retrieval.Query, unlocked []retrieval.Passage, log *zap.Logger) []retrieval.Lesson {
+	locator, ok := e.Retriever.(retrieval.Locator)
+	if !ok || q.MaxStage == retrieval.AllStages {
+		return nil
+	}
+	q.Limit = 3
+	lessons, err := locator.Locate(ctx, q)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("locating locked lessons failed; answering from unlocked material only", zap.Error(err))
+		}
+		return nil
+	}
+	var best float64
+	for _, p := range unlocked {
+		best = max(best, p.Score)
+	}
+	var named []retrieval.Lesson
+	for _, l := range lessons {
+		if l.Stage <= q.MaxStage || l.Score < e.MinScore || l.Score <= best {
+			continue
+		}
+		if len(named) > 0 && l.Score < lockedShare*named[0].Score {
+			break
+		}
+		named = append(named, l)
+		if len(named) == 2 {
+			break
+		}
+	}
+	return named
+}
+
+func (e *Engine) retrievalOnly(out Emitter, passages []retrieval.Passage, locked []retrieval.Lesson, maxStage int, notice, reason string) error {
 	if err := out.Notice("info", notice); err != nil {
 		return err
 	}
-	if err := out.Delta(prompt.RetrievalOnlyAnswer(passages, reason)); err != nil {
+	if err := out.Delta(prompt.RetrievalOnlyAnswer(passages, locked, maxStage, reason)); err != nil {
 		return err
 	}
 	shown := passages

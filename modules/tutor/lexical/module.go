@@ -73,6 +73,18 @@ func (r *Retriever) Retrieve(ctx context.Context, q retrieval.Query) ([]retrieva
 	return r.index.Retrieve(ctx, q)
 }
 
+// Locate implements retrieval.Locator.
+func (r *Retriever) Locate(ctx context.Context, q retrieval.Query) ([]retrieval.Lesson, error) {
+	return r.index.Locate(ctx, q)
+}
+
+// DefaultMinScore implements retrieval.Floor. At 0.3 a question must share
+// about a third of its weight with a passage: "How do for loops work?" keeps
+// no stage-1 passage (best 0.25) while the stage-2 loops lesson scores 0.79,
+// and "How do I convert a string to an int?" keeps its two stage-1 sections
+// (0.56, 0.51), measured on examples/course.
+func (r *Retriever) DefaultMinScore() float64 { return 0.3 }
+
 // UnmarshalCaddyfile parses the block shown on Retriever.
 func (r *Retriever) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "lexical"
@@ -97,6 +109,8 @@ func (r *Retriever) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 var (
 	_ retrieval.Retriever   = (*Retriever)(nil)
+	_ retrieval.Locator     = (*Retriever)(nil)
+	_ retrieval.Floor       = (*Retriever)(nil)
 	_ caddy.Provisioner     = (*Retriever)(nil)
 	_ caddyfile.Unmarshaler = (*Retriever)(nil)
 )

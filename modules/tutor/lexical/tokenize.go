@@ -41,11 +41,15 @@ func stem(w string) string {
 
 var stopWords = func() map[string]bool {
 	m := map[string]bool{}
-	for _, w := range strings.Fields(`a an and are as at be been but by can could did do does doing for from had has have
-		how i if in into is it its just me my no not of on or our so such than that the their them then there these they
-		this those to too very was we what when where which while who whom why will with would you your yours about also
+	// Python's keywords for, if and while are not stop words here: "for
+	// loops" and "if statements" name lessons. "work" is: "how does X work"
+	// says nothing about X, and the stem of "working" matched "Working with
+	// strings" to every such question.
+	for _, w := range strings.Fields(`a an and are as at be been but by can could did do does doing from had has have
+		how i in into is it its just me my no not of on or our so such than that the their them then there these they
+		this those to too very was we what when where which who whom why will with would you your yours about also
 		any each only own same should some use used using get gets one ones way make makes like want please tell explain
-		show mean means thing things`) {
+		show mean means thing things work works working worked`) {
 		m[w] = true
 	}
 	return m

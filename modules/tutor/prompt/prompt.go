@@ -42,8 +42,11 @@ type Input struct {
 	StaffView bool
 	Page      Page
 	Passages  []retrieval.Passage
-	History   []Turn // oldest first, without the new message
-	Message   string
+	// Locked are the lessons, by title only, that teach the question in
+	// stages the student has not unlocked.
+	Locked  []retrieval.Lesson
+	History []Turn // oldest first, without the new message
+	Message string
 }
 
 // Builder renders prompts; it is safe for concurrent use.
@@ -98,6 +101,9 @@ func (b *Builder) Build(in Input) ([]model.Message, error) {
 	msgs := []model.Message{{Role: model.System, Content: strings.TrimSpace(sys.String())}}
 	if ctx := materialMessage(in.Passages); ctx != "" {
 		msgs = append(msgs, model.Message{Role: model.System, Content: ctx})
+	}
+	if locked := lockedMessage(in.Locked, in.MaxStage); locked != "" {
+		msgs = append(msgs, model.Message{Role: model.System, Content: locked})
 	}
 	if page := pageMessage(in.Page); page != "" {
 		msgs = append(msgs, model.Message{Role: model.System, Content: page})

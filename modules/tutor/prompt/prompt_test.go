@@ -86,13 +86,13 @@ func TestOperatorPromptFile(t *testing.T) {
 
 func TestRetrievalOnlyAnswer(t *testing.T) {
 	t.Parallel()
-	got := RetrievalOnlyAnswer([]retrieval.Passage{{LessonTitle: "Loops", Heading: "break and continue", Text: "break leaves the loop"}}, "no model configured")
+	got := RetrievalOnlyAnswer([]retrieval.Passage{{LessonTitle: "Loops", Heading: "break and continue", Text: "break leaves the loop"}}, nil, 1, "no model configured")
 	for _, want := range []string{"retrieval-only mode", "no model configured", "Loops — break and continue", "> break leaves the loop", "Guiding question"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("answer lacks %q: %s", want, got)
 		}
 	}
-	if none := RetrievalOnlyAnswer(nil, "model unreachable"); !strings.Contains(none, "could not find") {
+	if none := RetrievalOnlyAnswer(nil, nil, 1, "model unreachable"); !strings.Contains(none, "could not find") {
 		t.Errorf("empty answer: %s", none)
 	}
 }

@@ -8,11 +8,19 @@ import (
 )
 
 // RetrievalOnlyAnswer is the tutor's reply when no model is configured or
-// reachable: clearly labelled, the most relevant passages, and a guiding
-// question built from them, so the student still gets a Socratic nudge.
-func RetrievalOnlyAnswer(passages []retrieval.Passage, reason string) string {
+// reachable: clearly labelled, where the topic is taught when that is in
+// locked lessons, the most relevant unlocked passages, and a guiding question
+// built from them, so the student still gets a Socratic nudge.
+func RetrievalOnlyAnswer(passages []retrieval.Passage, locked []retrieval.Lesson, maxStage int, reason string) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "_Tutor in retrieval-only mode (%s): here is what the course says, without an AI-written answer._\n\n", reason)
+	if len(locked) > 0 {
+		s.WriteString(LockedNotice(locked, maxStage))
+		if len(passages) == 0 {
+			return s.String()
+		}
+		s.WriteString(" Meanwhile, this is what your unlocked lessons say:\n\n")
+	}
 	if len(passages) == 0 {
 		s.WriteString("I could not find a passage in your unlocked lessons that matches your question. " +
 			"Which lesson were you working on, and which words in it are unclear to you?")

@@ -17,14 +17,16 @@ const AllStages = math.MaxInt32
 type Passage struct {
 	// ID is unique in a course folder: the lesson's path and the heading's
 	// anchor, as in "stage-2/02-loops.md#for-loops-and-range".
-	ID          string  `json:"id"`
-	Course      string  `json:"course"`
-	Stage       int     `json:"stage"`
-	LessonTitle string  `json:"lesson_title"`
-	Heading     string  `json:"heading"`
-	Text        string  `json:"text"`
-	Lesson      string  `json:"lesson"` // the lesson's path in the folder
-	Score       float64 `json:"score,omitempty"`
+	ID          string `json:"id"`
+	Course      string `json:"course"`
+	Stage       int    `json:"stage"`
+	LessonTitle string `json:"lesson_title"`
+	Heading     string `json:"heading"`
+	Text        string `json:"text"`
+	Lesson      string `json:"lesson"` // the lesson's path in the folder
+	// Score is the passage's relevance to the query, from 0 (unrelated) to 1,
+	// in the retriever's own measure (see MinScore).
+	Score float64 `json:"score,omitempty"`
 }
 
 // Query asks for passages relevant to a student's message.
@@ -38,6 +40,30 @@ type Query struct {
 	Course string
 	// Limit is the most passages to return. Default: 4.
 	Limit int
+	// MinScore is the relevance floor: passages scoring below it are not
+	// returned, so that an unrelated passage never reaches an answer just
+	// because it is the best of a bad lot. Zero keeps everything that matches.
+	MinScore float64
+}
+
+// Lesson names a lesson without any of its content: all the tutor may tell a
+// student about material they have not unlocked.
+type Lesson struct {
+	Course string  `json:"course"`
+	Stage  int     `json:"stage"`
+	Title  string  `json:"title"`
+	Path   string  `json:"lesson"`
+	Score  float64 `json:"score,omitempty"` // the best score of its passages
+}
+
+// Locator is implemented by retrievers that can say which locked lessons
+// teach what a query asks, so that the tutor can answer "that is in stage 2"
+// instead of offering unrelated unlocked passages. Locate searches only the
+// stages above q.MaxStage (within q.Course), applies q.MinScore, and returns
+// at most q.Limit lessons, best first, one entry per lesson, titles only:
+// passage text never leaves a Locate.
+type Locator interface {
+	Locate(ctx context.Context, q Query) ([]Lesson, error)
 }
 
 // Retriever finds passages. Implementations must apply MaxStage (and Course)
@@ -54,6 +80,18 @@ var ErrUnavailable = errors.New("retriever unavailable")
 
 // DefaultLimit is the number of passages a query returns by default.
 const DefaultLimit = 4
+
+// Floor is implemented by retrievers that suggest a relevance floor for
+// their scores (Query.MinScore), used when the operator sets none.
+type Floor interface {
+	DefaultMinScore() float64
+}
+
+// Locked reports whether p lies in a stage above q.MaxStage (within
+// q.Course): the passages a Locate may name by lesson title.
+func (q Query) Locked(p Passage) bool {
+	return p.Stage > q.MaxStage && (q.Course == "" || q.Course == p.Course)
+}
 
 // Visible reports whether a passage may be shown to the asker of q.
 func (q Query) Visible(p Passage) bool {
