@@ -17,10 +17,10 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/intellistack/intellistack/internal/fakeopenai"
 	"github.com/intellistack/intellistack/internal/testutil"
 	_ "github.com/intellistack/intellistack/modules/jwtauth"
 	_ "github.com/intellistack/intellistack/modules/ratelimit"
-	"github.com/intellistack/intellistack/modules/tutor/internal/fakeopenai"
 )
 
 // testIssuer is an OAuth issuer for bearer_jwt: an RSA key, its JWKS served

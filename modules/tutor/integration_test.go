@@ -16,10 +16,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
+	"github.com/intellistack/intellistack/internal/fakeopenai"
 	"github.com/intellistack/intellistack/internal/testutil"
 	_ "github.com/intellistack/intellistack/modules/chatkit"
 	_ "github.com/intellistack/intellistack/modules/tutor"
-	"github.com/intellistack/intellistack/modules/tutor/internal/fakeopenai"
 	"github.com/intellistack/intellistack/modules/tutor/internal/fakeqdrant"
 )
 

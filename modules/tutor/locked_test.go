@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/intellistack/intellistack/internal/fakeopenai"
 	"github.com/intellistack/intellistack/internal/testutil"
-	"github.com/intellistack/intellistack/modules/tutor/internal/fakeopenai"
 )
 
 // Asked "How do for loops work?", a stage-1 student (no stage claim: the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/intellistack/intellistack/modules/tutor/internal/fakeopenai"
+	"github.com/intellistack/intellistack/internal/fakeopenai"
 	"github.com/intellistack/intellistack/modules/tutor/model"
 )
 

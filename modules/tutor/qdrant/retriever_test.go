@@ -11,8 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/intellistack/intellistack/internal/fakeopenai"
 	"github.com/intellistack/intellistack/internal/testutil"
-	"github.com/intellistack/intellistack/modules/tutor/internal/fakeopenai"
 	"github.com/intellistack/intellistack/modules/tutor/internal/fakeqdrant"
 	"github.com/intellistack/intellistack/modules/tutor/retrieval"
 )
