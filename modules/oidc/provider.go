@@ -52,6 +52,7 @@ type provider struct {
 	secure          bool          // cookies Secure and __Host-/__Secure- prefixed
 	mail            *mailer       // nil: no mail block
 	requireVerified bool          // require_verified_email
+	upstreams       []*upstream   // sign-in with Google, GitHub or OpenID providers, in config order
 
 	revocations *revocationSet // what bearer_jwt of this config refuses
 
@@ -139,7 +140,13 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) bool {
 		h, methods = p.handleResetPassword, []string{"GET", "POST"}
 	case pathChangePassword:
 		h, methods = p.handleChangePassword, []string{"GET", "POST"}
+	case pathLinkedAccounts:
+		h, methods = p.handleLinkedAccounts, []string{"GET", "POST"}
 	default:
+		if strings.HasPrefix(path, pathUpstream+"/") {
+			h, methods = func(w http.ResponseWriter, r *http.Request) { p.serveUpstream(w, r, path) }, []string{"GET"}
+			break
+		}
 		if strings.HasPrefix(path, pathAdmin+"/") {
 			p.serveAdmin(w, r, path)
 			return true

@@ -78,7 +78,7 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		p.render(w, status, "sign-in", map[string]any{
 			"Title": "Sign in", "Action": p.url(pathSignIn), "CSRF": csrf, "RequestID": reqID, "Email": email,
 			"Error": msg, "Client": clientName, "SignUpURL": p.url(pathSignUp) + "?request_id=" + url.QueryEscape(reqID),
-			"ForgotURL": forgotURL,
+			"ForgotURL": forgotURL, "Upstreams": p.upstreamButtons(reqID, ""),
 		})
 	}
 	if r.Method == http.MethodGet {

@@ -35,6 +35,7 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 			"Title": "Create an account", "Action": p.url(pathSignUp), "CSRF": csrf, "RequestID": reqID,
 			"Email": form.Get("email"), "Name": form.Get("name"), "Error": msg, "Violations": violations,
 			"SignInURL": p.url(pathSignIn) + "?request_id=" + url.QueryEscape(reqID),
+			"Upstreams": p.upstreamButtons(reqID, ""),
 		})
 	}
 	if r.Method == http.MethodGet {

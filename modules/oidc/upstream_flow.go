@@ -1,0 +1,591 @@
+package oidc
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/intellistack/intellistack/modules/oidc/storage"
+)
+
+// The upstream leg: /oauth2/upstream/<name> sends the browser to the
+// upstream with state, nonce and a PKCE S256 challenge, kept in a sealed,
+// short-lived cookie that binds the leg to this browser; the callback
+// checks them, gets the identity, finds or creates the user and resumes
+// the authorization request that was waiting on the sign-in page.
+
+const (
+	pathUpstream       = "/oauth2/upstream"
+	pathLinkedAccounts = "/oauth2/linked-accounts"
+
+	upstreamFlowTTL = 10 * time.Minute
+	// upstreamLegTimeout bounds the callback's upstream calls together
+	// (each is bounded by the upstream's timeout too).
+	upstreamLegTimeout = 30 * time.Second
+)
+
+// Audit events of upstream sign-in; Detail starts with the upstream's name.
+const (
+	evUpstreamSignUp = "upstream_sign_up"
+	evUpstreamSignIn = "upstream_sign_in"
+	evUpstreamLink   = "upstream_link"
+	evUpstreamUnlink = "upstream_unlink"
+)
+
+// upstreamFlow is what the flow cookie carries, sealed (AES-GCM) so the
+// browser can neither read the nonce and PKCE verifier nor change them.
+type upstreamFlow struct {
+	Upstream  string `json:"u"`
+	State     string `json:"s"`
+	Nonce     string `json:"n"`
+	Verifier  string `json:"v"`
+	RequestID string `json:"r,omitempty"`
+	LinkUser  string `json:"l,omitempty"` // linking to this signed-in user
+	Expires   int64  `json:"e"`
+}
+
+func (p *provider) flowCookieName() string {
+	if p.secure {
+		return "__Host-oidc_upstream"
+	}
+	return "oidc_upstream"
+}
+
+func (p *provider) sealFlow(f upstreamFlow) (string, error) {
+	key, err := p.key("oidc.upstream-flow")
+	if err != nil {
+		return "", err
+	}
+	aead, err := newGCM(key)
+	if err != nil {
+		return "", err
+	}
+	plain, _ := json.Marshal(f)
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, plain, []byte(p.flowCookieName()))), nil
+}
+
+// openFlow reads the request's flow cookie; nil when absent, forged or
+// expired.
+func (p *provider) openFlow(r *http.Request) *upstreamFlow {
+	c, err := r.Cookie(p.flowCookieName())
+	if err != nil || len(c.Value) > 4096 {
+		return nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+	key, kerr := p.key("oidc.upstream-flow")
+	if err != nil || kerr != nil {
+		return nil
+	}
+	aead, err := newGCM(key)
+	if err != nil || len(raw) < aead.NonceSize() {
+		return nil
+	}
+	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(p.flowCookieName()))
+	if err != nil {
+		return nil
+	}
+	var f upstreamFlow
+	if json.Unmarshal(plain, &f) != nil || p.now().UnixMilli() > f.Expires {
+		return nil
+	}
+	return &f
+}
+
+func (p *provider) setFlowCookie(w http.ResponseWriter, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: p.flowCookieName(), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: p.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// serveUpstream answers /oauth2/upstream/<name> and its /callback.
+func (p *provider) serveUpstream(w http.ResponseWriter, r *http.Request, path string) {
+	rest := strings.TrimPrefix(path, pathUpstream+"/")
+	name, callback := strings.CutSuffix(rest, "/callback")
+	u := p.upstream(name)
+	if u == nil {
+		p.errorPage(w, errNotFoundUpstream())
+		return
+	}
+	if callback {
+		p.handleUpstreamCallback(w, r, u)
+		return
+	}
+	p.handleUpstreamStart(w, r, u)
+}
+
+func (p *provider) upstream(name string) *upstream {
+	for _, u := range p.upstreams {
+		if u.name == name {
+			return u
+		}
+	}
+	return nil
+}
+
+func (p *provider) upstreamCallbackURL(u *upstream) string {
+	return p.url(pathUpstream + "/" + u.name + "/callback")
+}
+
+// upstreamButton is one "Continue with …" of the hosted pages.
+type upstreamButton struct{ Name, Label, URL string }
+
+// upstreamButtons are the buttons of a page for a pending request (reqID
+// may be empty); except names one to leave out.
+func (p *provider) upstreamButtons(reqID, except string) []upstreamButton {
+	var out []upstreamButton
+	for _, u := range p.upstreams {
+		if u.name == except {
+			continue
+		}
+		target := p.url(pathUpstream + "/" + u.name)
+		if reqID != "" {
+			target += "?request_id=" + url.QueryEscape(reqID)
+		}
+		out = append(out, upstreamButton{Name: u.name, Label: u.label, URL: target})
+	}
+	return out
+}
+
+// handleUpstreamStart sends the browser upstream.
+func (p *provider) handleUpstreamStart(w http.ResponseWriter, r *http.Request, u *upstream) {
+	st, form, ok := p.pageInput(w, r)
+	if !ok {
+		return
+	}
+	req, _ := p.pageRequest(r.Context(), st, form.Get("request_id"))
+	flow := upstreamFlow{Upstream: u.name, State: randomToken(32), Nonce: randomToken(32), Verifier: oauth2.GenerateVerifier(),
+		Expires: p.now().Add(upstreamFlowTTL).UnixMilli()}
+	if req != nil {
+		flow.RequestID = req.ID
+	}
+	if form.Get("link") == "1" {
+		sess, err := p.currentSession(r.Context(), st, r)
+		if err != nil || sess == nil {
+			p.render(w, http.StatusUnauthorized, "message", map[string]any{"Title": "Sign in first",
+				"Message": "Sign in to link another way of signing in.", "Link": p.url(pathSignIn), "LinkText": "Sign in"})
+			return
+		}
+		flow.LinkUser = sess.UserID
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), upstreamLegTimeout)
+	defer cancel()
+	cfg, err := u.oauth2Config(ctx, p.upstreamCallbackURL(u))
+	if err != nil {
+		status, detail := upstreamFailure(err)
+		p.upstreamRefused(w, r, u, req, refusal{event: evUpstreamSignIn, status: status, detail: "upstream error: discovery: " + detail,
+			message: u.label + " could not be reached. Try again in a moment, or sign in another way."})
+		return
+	}
+	sealed, err := p.sealFlow(flow)
+	if err != nil {
+		p.errorPage(w, errServer("not ready"))
+		return
+	}
+	p.setFlowCookie(w, sealed, int(upstreamFlowTTL.Seconds()))
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(flow.Verifier)}
+	if u.kind == kindOIDC {
+		opts = append(opts, gooidc.Nonce(flow.Nonce))
+	}
+	p.redirect(w, r, cfg.AuthCodeURL(flow.State, opts...))
+}
+
+// refusal is an upstream sign-in that ends on the error page.
+type refusal struct {
+	event   string
+	status  int
+	detail  string // audit detail, after the upstream's name; no secret
+	message string // for the user
+	userID  string
+	email   string
+}
+
+// upstreamRefused records the refusal and shows what happened with the
+// other ways to sign in. Nothing has been written before it runs.
+func (p *provider) upstreamRefused(w http.ResponseWriter, r *http.Request, u *upstream, req *authRequest, f refusal) {
+	clientID, reqID := "", ""
+	if req != nil {
+		clientID, reqID = req.ClientID, req.ID
+	}
+	p.record(r, storage.Event{Event: f.event, Outcome: "failure", UserID: f.userID, Email: f.email, ClientID: clientID,
+		Detail: u.name + ": " + f.detail})
+	signIn := p.url(pathSignIn) + "?request_id=" + url.QueryEscape(reqID)
+	if f.email != "" {
+		signIn += "&login_hint=" + url.QueryEscape(f.email)
+	}
+	p.render(w, f.status, "upstream-error", map[string]any{"Title": "Sign-in with " + u.label + " did not work",
+		"Message": f.message, "Upstreams": p.upstreamButtons(reqID, ""), "SignInURL": signIn,
+		"SignUpURL": p.url(pathSignUp) + "?request_id=" + url.QueryEscape(reqID)})
+}
+
+// handleUpstreamCallback finishes the upstream leg.
+func (p *provider) handleUpstreamCallback(w http.ResponseWriter, r *http.Request, u *upstream) {
+	st, form, ok := p.pageInput(w, r)
+	if !ok {
+		return
+	}
+	flow := p.openFlow(r)
+	p.setFlowCookie(w, "", -1) // one use, whatever happens
+	state := form.Get("state")
+	if flow == nil || flow.Upstream != u.name || state == "" || !hmac.Equal([]byte(state), []byte(flow.State)) {
+		p.upstreamRefused(w, r, u, nil, refusal{event: evUpstreamSignIn, status: http.StatusBadRequest, detail: "state mismatch",
+			message: "This sign-in was not started in this browser, was already used or has expired. Start again."})
+		return
+	}
+	req, _ := p.pageRequest(r.Context(), st, flow.RequestID)
+	event := evUpstreamSignIn
+	if flow.LinkUser != "" {
+		event = evUpstreamLink
+	}
+	if e := form.Get("error"); e != "" {
+		p.upstreamRefused(w, r, u, req, refusal{event: event, status: http.StatusBadGateway, detail: "upstream error: " + safeName(e),
+			message: u.label + " did not sign you in (" + safeName(e) + ")."})
+		return
+	}
+	code := form.Get("code")
+	if code == "" || len(code) > 2048 {
+		p.upstreamRefused(w, r, u, req, refusal{event: event, status: http.StatusBadRequest, detail: "upstream error: no code",
+			message: u.label + " sent no authorization code."})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), upstreamLegTimeout)
+	defer cancel()
+	id, ref := p.upstreamIdentity(ctx, u, code, flow)
+	if ref != nil {
+		ref.event = event
+		p.upstreamRefused(w, r, u, req, *ref)
+		return
+	}
+	if flow.LinkUser != "" {
+		p.upstreamLinked(w, r, st, u, req, flow.LinkUser, id)
+		return
+	}
+	p.upstreamSignIn(w, r, st, u, req, id)
+}
+
+// upstreamIdentity is who the upstream says signed in.
+type upstreamIdentity struct {
+	Subject       string
+	Email         string // lower-cased
+	EmailVerified bool
+	Name          string
+}
+
+// upstreamIdentity redeems the code (with the PKCE verifier) and reads the
+// identity: a verified ID token with our nonce (OpenID Connect), or
+// GitHub's /user and /user/emails.
+func (p *provider) upstreamIdentity(ctx context.Context, u *upstream, code string, flow *upstreamFlow) (*upstreamIdentity, *refusal) {
+	down := func(what string, err error) *refusal {
+		status, detail := upstreamFailure(err)
+		msg := u.label + " did not answer in time. Try again, or sign in another way."
+		if status != http.StatusGatewayTimeout {
+			msg = u.label + " could not complete the sign-in. Try again, or sign in another way."
+		}
+		return &refusal{status: status, detail: "upstream error: " + what + ": " + detail, message: msg}
+	}
+	cfg, err := u.oauth2Config(ctx, p.upstreamCallbackURL(u))
+	if err != nil {
+		return nil, down("discovery", err)
+	}
+	tok, err := cfg.Exchange(u.context(ctx), code, oauth2.VerifierOption(flow.Verifier))
+	if err != nil {
+		return nil, down("token", err)
+	}
+	var id *upstreamIdentity
+	if u.kind == kindGitHub {
+		if id, err = u.githubIdentity(ctx, tok); err != nil {
+			return nil, down("api", err)
+		}
+	} else {
+		var ref *refusal
+		if id, ref = p.oidcIdentity(ctx, u, tok, flow); ref != nil {
+			return nil, ref
+		}
+	}
+	id.Email = normalizeEmail(id.Email)
+	if id.Subject == "" || len(id.Subject) > 255 {
+		return nil, &refusal{status: http.StatusBadGateway, detail: "upstream error: no subject",
+			message: u.label + " did not say who you are."}
+	}
+	if !validEmail(id.Email) {
+		return nil, &refusal{status: http.StatusBadRequest, detail: "no usable e-mail address",
+			message: u.label + " did not share a usable e-mail address with us. Sign in another way."}
+	}
+	if len(id.Name) > 200 {
+		id.Name = id.Name[:200]
+	}
+	return id, nil
+}
+
+// oidcIdentity verifies the ID token (signature by the issuer's keys,
+// issuer, audience, expiry) and our nonce; the e-mail comes from the token
+// or, when it has none, from the userinfo endpoint.
+func (p *provider) oidcIdentity(ctx context.Context, u *upstream, tok *oauth2.Token, flow *upstreamFlow) (*upstreamIdentity, *refusal) {
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return nil, &refusal{status: http.StatusBadGateway, detail: "upstream error: no ID token",
+			message: u.label + " did not send an ID token."}
+	}
+	prov, err := u.provider(ctx)
+	if err != nil {
+		status, detail := upstreamFailure(err)
+		return nil, &refusal{status: status, detail: "upstream error: discovery: " + detail, message: u.label + " could not be reached."}
+	}
+	idt, err := prov.Verifier(&gooidc.Config{ClientID: u.clientID, Now: p.now}).Verify(u.context(ctx), raw)
+	if err != nil {
+		return nil, &refusal{status: http.StatusBadGateway, detail: "ID token refused: " + clip(err.Error(), 200),
+			message: "The answer from " + u.label + " could not be verified. Sign in another way."}
+	}
+	if !hmac.Equal([]byte(idt.Nonce), []byte(flow.Nonce)) {
+		return nil, &refusal{status: http.StatusBadRequest, detail: "nonce mismatch",
+			message: "The answer from " + u.label + " does not belong to this sign-in. Start again."}
+	}
+	var c struct {
+		Email    string `json:"email"`
+		Verified any    `json:"email_verified"`
+		Name     string `json:"name"`
+	}
+	if err := idt.Claims(&c); err != nil {
+		return nil, &refusal{status: http.StatusBadGateway, detail: "upstream error: unreadable ID token claims", message: u.label + " sent an unreadable answer."}
+	}
+	id := &upstreamIdentity{Subject: idt.Subject, Email: c.Email, EmailVerified: truthy(c.Verified), Name: c.Name}
+	if id.Email == "" && prov.UserInfoEndpoint() != "" {
+		info, err := prov.UserInfo(u.context(ctx), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			status, detail := upstreamFailure(err)
+			return nil, &refusal{status: status, detail: "upstream error: userinfo: " + detail, message: u.label + " could not complete the sign-in."}
+		}
+		if info.Subject != idt.Subject {
+			return nil, &refusal{status: http.StatusBadGateway, detail: "upstream error: userinfo for another subject", message: u.label + " sent an inconsistent answer."}
+		}
+		id.Email, id.EmailVerified = info.Email, info.EmailVerified
+	}
+	return id, nil
+}
+
+// truthy reads email_verified, a boolean or (some providers) a string.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return x == "true"
+	}
+	return false
+}
+
+// githubIdentity reads GitHub's /user and /user/emails; only the primary
+// address counts, and it is verified only when GitHub says so.
+func (u *upstream) githubIdentity(ctx context.Context, tok *oauth2.Token) (*upstreamIdentity, error) {
+	var user struct {
+		ID    int64  `json:"id"`
+		Login string `json:"login"`
+		Name  string `json:"name"`
+	}
+	if err := u.githubGet(ctx, tok, "/user", &user); err != nil {
+		return nil, err
+	}
+	var emails []struct {
+		Email    string `json:"email"`
+		Primary  bool   `json:"primary"`
+		Verified bool   `json:"verified"`
+	}
+	if err := u.githubGet(ctx, tok, "/user/emails", &emails); err != nil {
+		return nil, err
+	}
+	id := &upstreamIdentity{Name: firstNonEmpty(user.Name, user.Login)}
+	if user.ID > 0 {
+		id.Subject = strconv.FormatInt(user.ID, 10)
+	}
+	for _, e := range emails {
+		if e.Primary {
+			id.Email, id.EmailVerified = e.Email, e.Verified
+		}
+	}
+	return id, nil
+}
+
+func (u *upstream) githubGet(ctx context.Context, tok *oauth2.Token, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.apiURL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/vnd.github+json")
+	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v)
+}
+
+// upstreamFailure classifies an upstream call's error for the status and
+// the audit detail, which never carries a token: a token endpoint's error
+// is reduced to its error code.
+func upstreamFailure(err error) (int, string) {
+	var re *oauth2.RetrieveError
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return http.StatusGatewayTimeout, "timeout"
+	case errors.As(err, &re):
+		code := re.ErrorCode
+		if code == "" && re.Response != nil {
+			code = "status " + strconv.Itoa(re.Response.StatusCode)
+		}
+		return http.StatusBadGateway, "refused: " + safeName(code)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return http.StatusBadGateway, "unreachable"
+	}
+	return http.StatusBadGateway, clip(err.Error(), 200)
+}
+
+// upstreamSignIn signs in the user linked to the identity, links it to the
+// user with the same verified address when the upstream verified it too,
+// or creates a user; anything else is refused without a write.
+func (p *provider) upstreamSignIn(w http.ResponseWriter, r *http.Request, st storage.Storage, u *upstream, req *authRequest, id *upstreamIdentity) {
+	ctx := r.Context()
+	fail := func(event string, status int, detail, msg string, user *storage.User) {
+		f := refusal{event: event, status: status, detail: detail, message: msg, email: id.Email}
+		if user != nil {
+			f.userID = user.ID
+		}
+		p.upstreamRefused(w, r, u, req, f)
+	}
+	serverError := func(err error) {
+		p.logger.Error("upstream sign-in", zap.String("upstream", u.name), zap.Error(err))
+		p.errorPage(w, errServer("could not complete the sign-in"))
+	}
+	user, err := st.UserByAccount(ctx, u.name, id.Subject)
+	switch {
+	case err == nil:
+		if user.IsBanned(p.now()) {
+			fail(evUpstreamSignIn, http.StatusForbidden, "user is banned", "This account is suspended.", user)
+			return
+		}
+		p.upstreamSignedIn(w, r, st, u, req, user, evUpstreamSignIn, "")
+		return
+	case !errors.Is(err, storage.ErrNotFound):
+		serverError(err)
+		return
+	}
+	existing, _, err := st.UserWithPassword(ctx, id.Email)
+	switch {
+	case err == nil:
+		if !existing.EmailVerified || !id.EmailVerified {
+			side := "the existing account's address is not verified"
+			if !id.EmailVerified {
+				side = "the upstream address is not verified"
+			}
+			fail(evUpstreamLink, http.StatusConflict, "unverified e-mail: "+side, "An account with "+id.Email+
+				" already exists. Sign in with your password first; you can then link "+u.label+" from your linked accounts page.", existing)
+			return
+		}
+		if existing.IsBanned(p.now()) {
+			fail(evUpstreamSignIn, http.StatusForbidden, "user is banned", "This account is suspended.", existing)
+			return
+		}
+		if err := st.LinkAccount(ctx, existing.ID, u.name, id.Subject, p.now()); err != nil {
+			if errors.Is(err, storage.ErrAccountTaken) { // a concurrent sign-in linked it
+				fail(evUpstreamLink, http.StatusConflict, "account linked concurrently", "Try again.", existing)
+				return
+			}
+			serverError(err)
+			return
+		}
+		p.record(r, storage.Event{Event: evUpstreamLink, Outcome: "success", UserID: existing.ID, Email: existing.Email,
+			Detail: u.name + ": by verified e-mail"})
+		p.upstreamSignedIn(w, r, st, u, req, existing, evUpstreamSignIn, "")
+	case errors.Is(err, storage.ErrNotFound):
+		now := p.now()
+		created, err := st.CreateUserWithAccount(ctx, storage.User{Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name,
+			CreatedAt: now, UpdatedAt: now}, u.name, id.Subject)
+		if errors.Is(err, storage.ErrEmailTaken) || errors.Is(err, storage.ErrAccountTaken) {
+			fail(evUpstreamSignUp, http.StatusConflict, "created concurrently", "This account was just created. Try again.", nil)
+			return
+		}
+		if err != nil {
+			serverError(err)
+			return
+		}
+		p.upstreamSignedIn(w, r, st, u, req, created, evUpstreamSignUp, "")
+	default:
+		serverError(err)
+	}
+}
+
+// upstreamSignedIn starts the session, records event and resumes the
+// authorization request (or says who is signed in).
+func (p *provider) upstreamSignedIn(w http.ResponseWriter, r *http.Request, st storage.Storage, u *upstream, req *authRequest, user *storage.User, event, detail string) {
+	if _, err := p.startSession(r.Context(), st, w, r, user.ID); err != nil {
+		p.logger.Error("starting session", zap.Error(err))
+		p.errorPage(w, errServer("could not start a session"))
+		return
+	}
+	clientID := ""
+	if req != nil {
+		clientID = req.ClientID
+	}
+	p.record(r, storage.Event{Event: event, Outcome: "success", UserID: user.ID, Email: user.Email, ClientID: clientID,
+		Detail: strings.TrimSuffix(u.name+": "+detail, ": ")})
+	if req != nil {
+		p.redirect(w, r, p.url(pathContinue)+"?request_id="+url.QueryEscape(req.ID))
+		return
+	}
+	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Signed in", "Message": "You are signed in as " + user.Email + ".",
+		"Link": p.url(pathLinkedAccounts), "LinkText": "Linked accounts"})
+}
+
+// upstreamLinked links the identity to the signed-in user who started the
+// leg from the linked accounts page.
+func (p *provider) upstreamLinked(w http.ResponseWriter, r *http.Request, st storage.Storage, u *upstream, req *authRequest, userID string, id *upstreamIdentity) {
+	ctx := r.Context()
+	sess, err := p.currentSession(ctx, st, r)
+	if err != nil || sess == nil || sess.UserID != userID {
+		p.upstreamRefused(w, r, u, req, refusal{event: evUpstreamLink, status: http.StatusUnauthorized, detail: "session changed during linking",
+			message: "You are no longer signed in as the account you were linking. Sign in and start again."})
+		return
+	}
+	err = st.LinkAccount(ctx, userID, u.name, id.Subject, p.now())
+	if errors.Is(err, storage.ErrAccountTaken) {
+		if owner, oerr := st.UserByAccount(ctx, u.name, id.Subject); oerr == nil && owner.ID == userID {
+			p.redirect(w, r, p.url(pathLinkedAccounts))
+			return
+		}
+		p.upstreamRefused(w, r, u, req, refusal{event: evUpstreamLink, status: http.StatusConflict, detail: "linked to another user", userID: userID,
+			message: "This " + u.label + " account is already linked to another account."})
+		return
+	}
+	if err != nil {
+		p.logger.Error("linking upstream account", zap.String("upstream", u.name), zap.Error(err))
+		p.errorPage(w, errServer("could not link the account"))
+		return
+	}
+	p.record(r, storage.Event{Event: evUpstreamLink, Outcome: "success", UserID: userID, Email: id.Email, Detail: u.name + ": from the linked accounts page"})
+	p.redirect(w, r, p.url(pathLinkedAccounts))
+}
