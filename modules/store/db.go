@@ -22,6 +22,8 @@ type DB struct {
 	sql     *sql.DB
 	dialect Dialect
 	pool    *pgxpool.Pool // PostgreSQL only
+	stmts   *stmtCache    // SQLite only
+	writers writeGate     // SQLite only
 }
 
 // Dialect reports which SQL dialect the database speaks.
@@ -39,18 +41,32 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 // Question marks inside quoted strings and identifiers are left alone.
 func (db *DB) Rebind(query string) string { return rebind(db.dialect, query) }
 
-// Exec runs a statement written with '?' placeholders.
+// Exec runs a statement written with '?' placeholders. On SQLite it waits
+// for the in-process write gate (see writeGate).
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := db.writers.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer db.writers.leave()
+	if s := db.stmts.get(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
 	return db.sql.ExecContext(ctx, db.Rebind(query), args...)
 }
 
 // Query runs a query written with '?' placeholders.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := db.stmts.get(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
 	return db.sql.QueryContext(ctx, db.Rebind(query), args...)
 }
 
 // QueryRow runs a single-row query written with '?' placeholders.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := db.stmts.get(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return db.sql.QueryRowContext(ctx, db.Rebind(query), args...)
 }
 
@@ -61,6 +77,7 @@ func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	stmts   *stmtCache
 }
 
 // Dialect reports which SQL dialect the transaction speaks.
@@ -71,24 +88,38 @@ func (tx *Tx) SQL() *sql.Tx { return tx.tx }
 
 // Exec runs a statement written with '?' placeholders.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := tx.stmts.get(ctx, query); s != nil {
+		return tx.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
 	return tx.tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 // Query runs a query written with '?' placeholders.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := tx.stmts.get(ctx, query); s != nil {
+		return tx.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
 	return tx.tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 // QueryRow runs a single-row query written with '?' placeholders.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := tx.stmts.get(ctx, query); s != nil {
+		return tx.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
 	return tx.tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 // InTx runs fn in a transaction and commits it when fn returns nil; any error
 // or panic rolls it back, so a failed request never leaves a half-written row.
 // On SQLite the transaction takes the write lock when it begins (BEGIN
-// IMMEDIATE), so read-then-write logic inside fn is serialized.
+// IMMEDIATE), so read-then-write logic inside fn is serialized, and it waits
+// for the in-process write gate first; fn must use tx, never db.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if err := db.writers.enter(ctx); err != nil {
+		return err
+	}
+	defer db.writers.leave()
 	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -102,7 +133,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			_ = sqlTx.Rollback()
 		}
 	}()
-	if err = fn(&Tx{tx: sqlTx, dialect: db.dialect}); err != nil {
+	if err = fn(&Tx{tx: sqlTx, dialect: db.dialect, stmts: db.stmts}); err != nil {
 		return err
 	}
 	return sqlTx.Commit()

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -54,17 +55,28 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: opening SQLite file %s: %v", path, err)
 	}
-	// WAL allows readers beside one writer; a small pool is plenty for an
-	// embedded store and keeps file handles bounded.
-	sqlDB.SetMaxOpenConns(8)
+	// WAL allows readers beside one writer (writers queue in writeGate).
+	// SQLite work is CPU-bound, so more connections than cores only add
+	// page caches; all of them stay open while in use (database/sql keeps
+	// only 2 idle by default, and reopening costs a file open, the pragmas
+	// and every prepared statement).
+	conns := sqliteConns()
+	sqlDB.SetMaxOpenConns(conns)
+	sqlDB.SetMaxIdleConns(conns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{sql: sqlDB, dialect: SQLite}
+	db := &DB{sql: sqlDB, dialect: SQLite, stmts: &stmtCache{db: sqlDB}, writers: make(writeGate, 1)}
 	// A ping alone opens lazily; a write proves the file is really writable.
 	if _, err := sqlDB.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS intellistack_probe (x INTEGER); DROP TABLE intellistack_probe"); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("database: SQLite file %s is not writable: %v", path, err)
 	}
 	return db, nil
+}
+
+// sqliteConns is the SQLite pool size for this node: a connection per core
+// and a spare, at least 4.
+func sqliteConns() int {
+	return max(4, runtime.GOMAXPROCS(0)+1)
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
@@ -93,6 +105,7 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 // close releases the handle; only the usage pool calls it, when the last
 // config generation lets go.
 func (db *DB) close() error {
+	db.stmts.close()
 	err := db.sql.Close()
 	if db.pool != nil {
 		db.pool.Close()
