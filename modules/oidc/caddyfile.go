@@ -61,6 +61,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			templates <dir>                  # mail template overrides
 //		}
 //		require_verified_email               # unverified users stop at "check your inbox"
+//		upstream google|github|<name> {      # repeatable; "Continue with …" (see Upstream)
+//			client_id <id>; client_secret {env.…}; issuer <url>; scopes <scope…>; label <text>
+//		}
 //	}
 //
 // The minimal form:
@@ -183,6 +186,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(h.Audience) == 0 {
 				return d.ArgErr()
 			}
+		case "upstream":
+			u, err := unmarshalUpstream(d)
+			if err != nil {
+				return err
+			}
+			h.Upstreams = append(h.Upstreams, u)
 		case "client":
 			c, err := unmarshalClient(d)
 			if err != nil {

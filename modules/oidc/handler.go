@@ -148,6 +148,14 @@ type Handler struct {
 	//	require_verified_email
 	RequireVerifiedEmail bool `json:"require_verified_email,omitempty"`
 
+	// Upstreams are the identity providers users may sign in with besides
+	// a password, one "Continue with …" button each on the sign-in and
+	// sign-up pages, in this order (see Upstream). Repeatable. Default:
+	// none.
+	//
+	//	upstream google|github|<name> { client_id …; client_secret …; issuer …; scopes …; label … }
+	Upstreams []*Upstream `json:"upstreams,omitempty"`
+
 	p      *provider
 	logger *zap.Logger
 }
@@ -273,6 +281,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	p.claims = h.Claims
+	if p.upstreams, err = provisionUpstreams(repl, h.Upstreams); err != nil {
+		return err
+	}
 	h.p = p
 	// bearer_jwt in this same Caddy, configured with this issuer, reads the
 	// keys directly instead of fetching our JWKS over HTTPS (which, with
