@@ -48,6 +48,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		key_publish_ahead <duration>         # default 24h
 //		audience          <aud…>             # default: the issuer
 //		templates         <dir>              # page template overrides
+//		branding {                           # the hosted pages' look; default: no name or logo, blue
+//			name  "Python 101"
+//			logo  /assets/logo.svg           # a path on this site or an https URL
+//			color "#0b6bcb"                  # quoted: an unquoted # starts a comment
+//		}
 //		lockout           <failures> <window> | off   # default 5 30m
 //		ip_limit          <n> per <window> | off      # sign-in/up posts per IP, default 30 per 15m
 //		claims            <name…>            # per-user claims put in tokens; default none
@@ -167,6 +172,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.Args(&h.Templates) || d.NextArg() {
 				return d.ArgErr()
 			}
+		case "branding":
+			if h.Branding != nil {
+				return d.Err("branding already set")
+			}
+			b, err := unmarshalBranding(d)
+			if err != nil {
+				return err
+			}
+			h.Branding = b
 		case "mail":
 			if h.Mail != nil {
 				return d.Err("mail already set")

@@ -106,6 +106,12 @@ type Handler struct {
 	//	templates <dir>
 	Templates string `json:"templates,omitempty"`
 
+	// Branding gives the hosted pages the product's name, logo and colour
+	// (see BrandingConfig). Default: no name, no logo, a neutral blue.
+	//
+	//	branding { name <text>; logo <url>; color "<#hex>" }
+	Branding *BrandingConfig `json:"branding,omitempty"`
+
 	// Lockout locks an account's password sign-in after this many failures
 	// in the window, until the oldest failure leaves it; a successful
 	// sign-in clears the count. Counts are shared by every node. 0 means
@@ -226,6 +232,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	pg, err := loadPages(h.Templates)
 	if err != nil {
+		return err
+	}
+	if pg.brand, err = newBrand(h.Branding); err != nil {
 		return err
 	}
 	p := &provider{

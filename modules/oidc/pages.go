@@ -24,7 +24,8 @@ var defaultTemplates embed.FS
 // change-password.html) in the `templates` directory; each defines the
 // template of its name.
 type pages struct {
-	tmpl *template.Template
+	tmpl  *template.Template
+	brand brand // every page's .Brand
 }
 
 func loadPages(dir string) (*pages, error) {
@@ -60,7 +61,7 @@ func loadPages(dir string) (*pages, error) {
 // pageHeaders are sent with every hosted page: no framing (RFC 9700 §4.16),
 // no referrer beyond the origin (RFC 9700 §4.2), no caching, no third-party
 // anything.
-func pageHeaders(w http.ResponseWriter, scriptNonce string) {
+func pageHeaders(w http.ResponseWriter, scriptNonce, imgOrigin string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Frame-Options", "DENY")
@@ -68,7 +69,11 @@ func pageHeaders(w http.ResponseWriter, scriptNonce string) {
 	if scriptNonce != "" {
 		script = "'nonce-" + scriptNonce + "'"
 	}
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; script-src "+
+	img := "'self' data:"
+	if imgOrigin != "" {
+		img += " " + imgOrigin // the branding logo's host
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src "+img+"; script-src "+
 		script+"; frame-ancestors 'none'; base-uri 'none'")
 	// strict-origin, not no-referrer: with no-referrer a browser sends
 	// "Origin: null" on the page's own form posts, which the CSRF origin
@@ -84,6 +89,12 @@ func pageHeaders(w http.ResponseWriter, scriptNonce string) {
 // render writes a page with its status.
 func (p *provider) render(w http.ResponseWriter, status int, name string, data map[string]any) {
 	var buf bytes.Buffer
+	if data == nil {
+		data = map[string]any{}
+	}
+	if _, set := data["Brand"]; !set {
+		data["Brand"] = p.pages.brand
+	}
 	if err := p.pages.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		p.logger.Error("rendering page", zap.String("page", name), zap.Error(err))
 		status = http.StatusInternalServerError
@@ -91,7 +102,7 @@ func (p *provider) render(w http.ResponseWriter, status int, name string, data m
 		buf.WriteString("<!doctype html><title>Error</title><p>The page could not be shown.</p>")
 	}
 	nonce, _ := data["Nonce"].(string)
-	pageHeaders(w, nonce)
+	pageHeaders(w, nonce, p.pages.brand.imgOrigin)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
