@@ -25,6 +25,7 @@ const STAFF = ['instructor', 'admin'];
 // safeHref returns an absolute http(s) URL for href, or '' for anything else
 // (javascript:, data:, vbscript:, …). Relative URLs resolve against the page.
 export function safeHref(href) {
+  if (!href || !href.trim()) return '';
   try {
     const u = new URL(href, location.href);
     return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : '';
@@ -259,7 +260,8 @@ async function* sse(response) {
 
 // ---- The element -----------------------------------------------------------
 
-const ICON = { menu: '☰', plus: '+', close: '×', up: '👍', down: '👎', edit: '✎', trash: '🗑', send: '➤' };
+// Glyphs every system font has (no emoji: headless and minimal systems lack them).
+const ICON = { menu: '☰', plus: '+', close: '×', up: '▲ Helpful', down: '▼ Not helpful', edit: '✎', trash: '✕', send: '➤' };
 
 class IntelliStackTutor extends HTMLElement {
   static observedAttributes = ['name', 'logo', 'color'];
@@ -305,7 +307,7 @@ class IntelliStackTutor extends HTMLElement {
         el('span', { class: 'launcher-name' })),
       el('button', { class: 'ask', type: 'button', hidden: true, onmousedown: (e) => e.preventDefault(), onclick: () => this.askSelection(), text: 'Ask AI' }),
       el('section', { id: 'panel', class: 'panel', role: 'dialog', 'aria-labelledby': 'title', hidden: true, onkeydown: (e) => this.onKey(e) },
-        el('header', {},
+        el('div', { class: 'head' },
           el('img', { class: 'logo', alt: '', hidden: true }),
           el('h2', { id: 'title' }),
           el('button', { class: 'icon threads-toggle', type: 'button', 'aria-label': 'Conversations', 'aria-expanded': 'false', 'aria-controls': 'threads', onclick: () => this.showThreads(), text: ICON.menu }),
