@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/intellistack/intellistack/internal/testutil"
-	"github.com/intellistack/intellistack/modules/oidc/internal/fakeupstream"
+	"github.com/intellistack/intellistack/internal/fakeupstream"
 	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
