@@ -388,7 +388,8 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 		p.logger.Error("starting session", zap.Error(err))
 	}
 	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Password changed",
-		"Message": "Your password has been changed. Every other device has been signed out."})
+		"Message": "Your password has been changed. Every other device has been signed out.",
+		"Link":    p.url(pathLinkedAccounts), "LinkText": "Linked accounts"})
 }
 
 // passwordForm is what the reset and change pages share: on GET the form

@@ -189,7 +189,8 @@ func (p *provider) signedIn(w http.ResponseWriter, r *http.Request, st storage.S
 		p.redirect(w, r, p.url(pathContinue)+"?request_id="+url.QueryEscape(req.ID))
 		return
 	}
-	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Signed in", "Message": "You are signed in as " + u.Email + "."})
+	p.render(w, http.StatusOK, "message", map[string]any{"Title": "Signed in", "Message": "You are signed in as " + u.Email + ".",
+		"Link": p.url(pathLinkedAccounts), "LinkText": "Linked accounts"})
 }
 
 func (p *provider) forbidden(w http.ResponseWriter) {

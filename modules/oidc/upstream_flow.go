@@ -259,6 +259,13 @@ func (p *provider) handleUpstreamCallback(w http.ResponseWriter, r *http.Request
 			message: u.label + " did not sign you in (" + safeName(e) + ")."})
 		return
 	}
+	// RFC 9207: an upstream that names itself must be the one this leg
+	// went to (a mix-up attack sends another provider's answer here).
+	if iss := form.Get("iss"); iss != "" && u.kind == kindOIDC && iss != u.issuer {
+		p.upstreamRefused(w, r, u, req, refusal{event: event, status: http.StatusBadRequest, detail: "issuer mismatch",
+			message: "The answer did not come from " + u.label + ". Start again."})
+		return
+	}
 	code := form.Get("code")
 	if code == "" || len(code) > 2048 {
 		p.upstreamRefused(w, r, u, req, refusal{event: event, status: http.StatusBadRequest, detail: "upstream error: no code",

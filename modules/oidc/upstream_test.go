@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/intellistack/intellistack/internal/testutil"
 	"github.com/intellistack/intellistack/internal/fakeupstream"
+	"github.com/intellistack/intellistack/internal/testutil"
 	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
@@ -211,6 +211,18 @@ func TestUpstreamSignIn(t *testing.T) {
 		}
 		if events(evUpstreamSignIn, "failure", "google: state mismatch") != 2 {
 			t.Fatal("no audit row for the mismatched state")
+		}
+		// An answer naming another issuer (RFC 9207 mix-up): refused before
+		// the code is redeemed.
+		pg = b3.follow(b3.get(spaAuthURL(issuer, newPKCE(), "s4")), spaRedirect)
+		start = b3.get(button(t, pg, "google"))
+		back = hop(t, google, start.location) + "&iss=" + url.QueryEscape("https://evil.example")
+		if p = b3.get(back); p.status != http.StatusBadRequest || events(evUpstreamSignIn, "failure", "google: issuer mismatch") != 1 {
+			t.Fatalf("mix-up: %d\n%s", p.status, p.body)
+		}
+		// The sign-up page has the buttons too.
+		if p = b3.get(issuer + "/oauth2/sign-up"); !strings.Contains(p.body, "Continue with GitHub") || !strings.Contains(p.body, "Continue with Slow IdP") {
+			t.Fatalf("sign-up page without buttons:\n%s", p.body)
 		}
 
 		// Tampered ID tokens: wrong nonce, another issuer, another audience.
