@@ -348,5 +348,16 @@ func TestUpstreamSignIn(t *testing.T) {
 		if p = b.post(action, vals); p.status != http.StatusConflict || events(evUpstreamUnlink, "failure", "github: last way to sign in") != 1 {
 			t.Fatalf("unlink of the last: %d\n%s", p.status, p.body)
 		}
+		// Octo cannot link Alice's GitHub identity to his account.
+		github.Set(fakeupstream.Identity{Subject: "5151", Email: "alice-gh@example.com", EmailVerified: false})
+		linkPage = gb.get(issuer + "/oauth2/upstream/github?link=1")
+		if p = gb.get(hop(t, github, linkPage.location)); p.status != http.StatusConflict ||
+			events(evUpstreamLink, "failure", "github: linked to another user") != 1 {
+			t.Fatalf("linking someone else's identity: %d\n%s", p.status, p.body)
+		}
+		// Linking needs a session.
+		if p = newBrowser(t, c).get(issuer + "/oauth2/upstream/github?link=1"); p.status != http.StatusUnauthorized {
+			t.Fatalf("link without a session: %d", p.status)
+		}
 	})
 }
