@@ -25,7 +25,10 @@ import (
 // /user/emails APIs (only the primary, verified address counts), and any
 // other name is a generic OpenID Connect provider found by discovery from
 // its issuer. The redirect URI to register upstream is
-// <issuer>/oauth2/upstream/<name>/callback.
+// <issuer>/oauth2/upstream/<name>/callback. Signed-in users see, link and
+// unlink their upstream identities at <issuer>/oauth2/linked-accounts. The
+// pages this adds, upstream-error.html and linked-accounts.html, are
+// overridden like the others with `templates`.
 //
 //	upstream <name> {
 //		issuer        <url>          # required for other names; google: https://accounts.google.com; github: https://github.com (GitHub Enterprise: its URL)
