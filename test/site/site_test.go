@@ -47,7 +47,7 @@ func repoRoot(t *testing.T) string {
 // fixed ports and relative paths replaced, the fake model added to the tutor
 // and the quota set to quota messages. Every replaced text must be found, so
 // a change to the Caddyfile breaks this test loudly instead of silently.
-func DevCaddyfile(t *testing.T, outbox, modelURL string, quota int) string {
+func DevCaddyfile(t *testing.T, outbox, modelURL string, quota int, extra ...[2]string) string {
 	t.Helper()
 	root := repoRoot(t)
 	raw, err := os.ReadFile(filepath.Join(root, "Caddyfile"))
@@ -55,7 +55,7 @@ func DevCaddyfile(t *testing.T, outbox, modelURL string, quota int) string {
 		t.Fatal(err)
 	}
 	cf := regexp.MustCompile(`(?m)^\s*(http_port|https_port|skip_install_trust)\b.*$`).ReplaceAllString(string(raw), "")
-	for _, r := range [][2]string{
+	for _, r := range append([][2]string{
 		{"https://localhost:8443", "https://localhost:__HTTPS_PORT__"},
 		{"outbox bin/outbox", "outbox " + outbox},
 		{"path examples/course", "path " + filepath.Join(root, "examples/course")},
@@ -64,7 +64,7 @@ func DevCaddyfile(t *testing.T, outbox, modelURL string, quota int) string {
 		{"limit 20 per 24h", fmt.Sprintf("limit %d per 24h", quota)},
 		{"responder tutor {", "responder tutor {\n\t\t\t\t\tmodel openai {\n\t\t\t\t\t\tbase_url " + modelURL +
 			"\n\t\t\t\t\t\tapi_key sk-test\n\t\t\t\t\t\tmodel tutor-test\n\t\t\t\t\t\tfirst_token_timeout 5s\n\t\t\t\t\t}"},
-	} {
+	}, extra...) {
 		if !strings.Contains(cf, r[0]) {
 			t.Fatalf("the dev Caddyfile no longer contains %q", r[0])
 		}

@@ -8,7 +8,8 @@
 //   <intellistack-tutor client-id="web" name="Python tutor" color="#3558d6"></intellistack-tutor>
 //
 // Attributes: endpoint (/api/v1/chatkit), issuer (this origin), client-id,
-// redirect-uri (<origin>/auth/callback), scope, name, logo, color,
+// redirect-uri (<origin>/auth/callback), post-logout-uri (<origin>/), scope,
+// name, logo, color,
 // lesson-url (/lessons/{lesson}: links for cited lesson files), stage-claim
 // (stage), selection-scope (main: where "Ask AI" offers itself).
 // Theme: the CSS custom properties documented in intellistack-tutor.css.
@@ -226,8 +227,17 @@ class Auth extends EventTarget {
     }
   }
 
-  signOut() {
+  // signOut forgets the tokens and ends the provider's session too (RP-
+  // initiated logout), or the next "Sign in" would come straight back as
+  // the same student.
+  async signOut(returnTo) {
+    const idToken = this.tokens && this.tokens.id_token;
     this.save(null);
+    const meta = await this.discovery().catch(() => ({}));
+    if (!idToken || !meta.end_session_endpoint) return;
+    const u = new URL(meta.end_session_endpoint);
+    u.search = new URLSearchParams({ id_token_hint: idToken, client_id: this.clientId, post_logout_redirect_uri: returnTo });
+    location.assign(u.href);
   }
 }
 
@@ -406,7 +416,7 @@ class IntelliStackTutor extends HTMLElement {
     }
     for (const n of document.querySelectorAll('[data-tutor-sign-out]')) {
       n.hidden = !claims;
-      n.onclick = () => { this.auth.signOut(); this.reset(); };
+      n.onclick = () => { this.reset(); this.auth.signOut(new URL(this.getAttribute('post-logout-uri') || '/', location.href).href); };
     }
     if (!claims && this.auth.tokens && this.auth.tokens.refresh_token) this.auth.refresh();
   }
@@ -803,6 +813,15 @@ class IntelliStackTutor extends HTMLElement {
             break;
           }
           case 'thread.item.removed': {
+            // The server drops an answer that failed half-way; the student
+            // keeps reading it, marked, until Retry replaces it.
+            if (current && current.dataset.id === ev.item_id) {
+              current.classList.add('incomplete');
+              current.setAttribute('aria-busy', 'false');
+              current.append(el('p', { class: 'stopped', text: 'This answer was interrupted.' }));
+              current = null;
+              break;
+            }
             const n = this.$.items.querySelector(`[data-id="${CSS.escape(ev.item_id)}"]`);
             if (n) n.remove();
             break;
