@@ -1,7 +1,12 @@
 package site_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +67,20 @@ func TestWidgetRecovery(t *testing.T) {
 	})()`)
 	Screenshot(t, ctx, "21-retried")
 
+	// Scroll-back: a thread of 13 turns (26 items) shows the newest 20, and
+	// "Load earlier messages" brings the rest above them.
+	fake.Answer(fakeopenai.Reply{Chunks: []string{"Answer."}})
+	long := longThread(t, c, Eval[string](t, ctx, token), 13)
+	Run(t, ctx, chromedp.Click(Shadow(".threads-toggle")))
+	WaitJS(t, ctx, "the long thread listed", `!!`+shadow(`.threads li[data-thread="`+long+`"] .thread-title`))
+	Run(t, ctx, chromedp.Click(Shadow(`.threads li[data-thread="`+long+`"] .thread-title`)))
+	count := `document.querySelector('intellistack-tutor').shadowRoot.querySelectorAll('.items > article').length`
+	WaitJS(t, ctx, "the newest 20 items", count+` === 20 && !`+shadow(".more")+`.hidden`)
+	Run(t, ctx, chromedp.Click(Shadow(".more")))
+	WaitJS(t, ctx, "all 26 items, in order", count+` === 26 && `+shadow(".more")+`.hidden && `+
+		shadow(".items > article")+`.textContent.includes('Question 1.') && document.querySelector('intellistack-tutor').shadowRoot.querySelector('.items > article:last-child').textContent.includes('Answer.')`)
+	Screenshot(t, ctx, "22-scroll-back")
+
 	// Branding from attributes.
 	Run(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Evaluate[any](`(() => { const w = document.querySelector('intellistack-tutor');
@@ -81,7 +100,7 @@ func TestWidgetRecovery(t *testing.T) {
 	}))
 	WaitJS(t, ctx, "a full-screen panel", `(() => { const b = document.querySelector('intellistack-tutor').shadowRoot.querySelector('.panel').getBoundingClientRect();
 		return innerWidth <= 400 && b.left === 0 && Math.round(b.width) === innerWidth; })()`)
-	Screenshot(t, ctx, "22-phone")
+	Screenshot(t, ctx, "23-phone")
 	Run(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
 		return err
@@ -125,11 +144,48 @@ func TestWidgetRecovery(t *testing.T) {
 	Run(t, ctx, chromedp.Click(Shadow(".launcher")),
 		chromedp.SendKeys(Shadow("#input"), "Am I allowed?"+kb.Enter))
 	WaitJS(t, ctx, "the verify message", shadow(".banner")+`.textContent.includes('Verify your e-mail') && `+shadow(".banner button")+`.textContent === 'Send the link again'`)
-	Screenshot(t, ctx, "23-verify-email")
+	Screenshot(t, ctx, "24-verify-email")
 	Run(t, ctx, chromedp.Click(Shadow(".banner button")))
 	WaitJS(t, ctx, "the resend page", `location.pathname === '/oauth2/check-inbox'`)
 }
 
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// longThread makes a thread of n turns through the ChatKit endpoint with the
+// student's token and returns its id.
+func longThread(t *testing.T, c *testutil.Caddy, token string, n int) string {
+	t.Helper()
+	thread := ""
+	for i := 1; i <= n; i++ {
+		input := map[string]any{"content": []any{map[string]any{"type": "input_text", "text": fmt.Sprintf("Question %d.", i)}},
+			"attachments": []any{}, "inference_options": map[string]any{}}
+		body := map[string]any{"type": "threads.create", "params": map[string]any{"input": input}}
+		if thread != "" {
+			body = map[string]any{"type": "threads.add_user_message", "params": map[string]any{"thread_id": thread, "input": input}}
+		}
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPost, c.URL("/api/v1/chatkit"), bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("turn %d: %d %s", i, resp.StatusCode, stream)
+		}
+		if thread == "" {
+			var ev struct{ Thread struct{ ID string } }
+			first, _, _ := strings.Cut(strings.TrimPrefix(string(stream), "data: "), "\n")
+			if json.Unmarshal([]byte(first), &ev) != nil || ev.Thread.ID == "" {
+				t.Fatalf("no thread.created first:\n%s", stream)
+			}
+			thread = ev.Thread.ID
+		}
+	}
+	return thread
 }
