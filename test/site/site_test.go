@@ -232,7 +232,13 @@ func readAll(r interface{ Read([]byte) (int, error) }) (string, error) {
 func SignUp(t *testing.T, ctx context.Context, c *testutil.Caddy, outbox, email string) {
 	t.Helper()
 	WaitJS(t, ctx, "the Sign in button", `!document.querySelector('button[data-tutor-sign-in]').hidden`)
-	Run(t, ctx, chromedp.Click(chromedp.JSPath(`document.querySelector('button[data-tutor-sign-in]')`)))
+	SignUpFrom(t, ctx, c, outbox, email, chromedp.JSPath(`document.querySelector('button[data-tutor-sign-in]')`))
+}
+
+// SignUpFrom is SignUp starting with a click on start.
+func SignUpFrom(t *testing.T, ctx context.Context, c *testutil.Caddy, outbox, email string, start chromedp.JSPath) {
+	t.Helper()
+	Run(t, ctx, chromedp.Click(start))
 	WaitJS(t, ctx, "the hosted sign-in page", `!!document.querySelector('form#sign-in')`)
 	Run(t, ctx, chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('a')].find(a => a.textContent.includes('Create an account'))`)))
 	WaitJS(t, ctx, "the hosted sign-up page", `!!document.querySelector('form#sign-up')`)
@@ -275,10 +281,12 @@ func TestStudentOnDevSite(t *testing.T) {
 	WaitJS(t, ctx, "widget ready", ready)
 	Run(t, ctx, chromedp.Click(Shadow(".launcher")))
 	WaitJS(t, ctx, "the sign-in prompt", shadow(".banner")+`.textContent.includes('Sign in to ask')`)
+	// A question typed before signing in survives the trip to the provider.
+	Run(t, ctx, chromedp.SendKeys(Shadow("#input"), "My draft question"))
 	Screenshot(t, ctx, "01-signed-out")
+	SignUpFrom(t, ctx, c, outbox, "site-student@example.com", Shadow(".banner button"))
+	WaitJS(t, ctx, "the draft back in the open panel", shadow(".panel")+`.hidden === false && `+shadow("#input")+`.value === 'My draft question'`)
 	Run(t, ctx, chromedp.Click(Shadow(`button[aria-label="Close"]`)))
-
-	SignUp(t, ctx, c, outbox, "site-student@example.com")
 	// A new student has stage 1: later stages are marked locked.
 	WaitJS(t, ctx, "stages 2-4 locked, 1 open", `!document.querySelector('[data-tutor-stage="1"]').hasAttribute('data-locked') &&
 		['2','3','4'].every(s => document.querySelector('[data-tutor-stage="'+s+'"]').hasAttribute('data-locked'))`)

@@ -304,7 +304,13 @@ class IntelliStackTutor extends HTMLElement {
     this.toggleAttribute('ready', true);
     performance.mark('intellistack-tutor:ready');
     this.dispatchEvent(new Event('tutor-ready', { bubbles: true }));
-    if (sessionStorage.getItem(this.threadKey + ':open')) this.open();
+    const draft = JSON.parse(sessionStorage.getItem(this.threadKey + ':draft') || 'null');
+    sessionStorage.removeItem(this.threadKey + ':draft');
+    if (sessionStorage.getItem(this.threadKey + ':open') || draft) this.open();
+    if (draft && this.auth.accessToken) {
+      this.$.input.value = draft.text;
+      this.setQuote(draft.quote);
+    }
   }
 
   // ---- DOM ----
@@ -422,6 +428,9 @@ class IntelliStackTutor extends HTMLElement {
   }
 
   signIn() {
+    // What the student was about to ask survives the trip to the provider.
+    const draft = { text: this.$.input.value, quote: this.quote || '' };
+    if (draft.text || draft.quote) sessionStorage.setItem(this.threadKey + ':draft', JSON.stringify(draft));
     this.auth.signIn().catch((err) => this.banner('Sign-in is unavailable: ' + err.message, 'error'));
   }
 
