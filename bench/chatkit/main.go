@@ -9,10 +9,15 @@
 //  3. 1,000 concurrent streams (echo with a delay between words) without
 //     error, with peak memory.
 //
-// Run: go run ./bench/chatkit [-n 1000] [-streams 1000]
+// Run: go run ./bench/chatkit [-n 1000] [-streams 1000] [-sqlite] [-cpuprofile f] [-memprofile f]
 // DATABASE_URL picks the PostgreSQL server (default: the test server); the
-// benchmark works in a schema of its own and drops it at the end. Caddy runs
-// in this process, so the memory figures include the load generator.
+// benchmark works in a schema of its own and drops it at the end. -sqlite
+// runs on an SQLite file instead. -n 0 skips parts 1 and 2. Caddy runs in
+// this process; the streams of part 3 are opened by a child process (this
+// program with -client), so that each side has the whole file-descriptor
+// limit, and the server's CPU time per stream is read from getrusage.
+// -cpuprofile and -memprofile profile the server process over the whole
+// run (allocations: -memprofile writes the allocs profile at the end).
 package main
 
 import (
@@ -25,12 +30,17 @@ import (
 	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -67,18 +77,45 @@ func (benchIdentity) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 }
 
 func main() {
-	n := flag.Int("n", 1000, "measured turns per operation")
+	n := flag.Int("n", 1000, "measured turns per operation (0: only the concurrent streams)")
 	streams := flag.Int("streams", 1000, "concurrent streams")
+	useSQLite := flag.Bool("sqlite", false, "run on an SQLite file instead of PostgreSQL")
+	cpuProfile := flag.String("cpuprofile", "", "write the server's CPU profile to this file")
+	memProfile := flag.String("memprofile", "", "write the server's allocation profile to this file")
+	clientURL := flag.String("client", "", "internal: open the concurrent streams against this URL and report")
 	flag.Parse()
+	if *clientURL != "" {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *streams, DisableCompression: true}}
+		concurrent(client, *clientURL, *streams)
+		return
+	}
 
-	base := benchkit.PostgresURL()
-	pgURL, drop := benchkit.FreshSchema(base, "bench_chatkit", map[string]string{"pool_max_conns": "20"})
-	defer drop()
-
-	port := benchkit.FreePort()
 	dir, _ := os.MkdirTemp("", "chatkit-bench-")
 	defer os.RemoveAll(dir)
-	cf := benchkit.GlobalOptions(port, dir, pgURL) + fmt.Sprintf(`
+	database, dbName := filepath.Join(dir, "chatkit.db"), "SQLite"
+	if !*useSQLite {
+		pgURL, drop := benchkit.FreshSchema(benchkit.PostgresURL(), "bench_chatkit", map[string]string{"pool_max_conns": "20"})
+		defer drop()
+		database, dbName = pgURL, "PostgreSQL"
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		benchkit.Must(err)
+		benchkit.Must(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			f, err := os.Create(*memProfile)
+			benchkit.Must(err)
+			benchkit.Must(pprof.Lookup("allocs").WriteTo(f, 0))
+			f.Close()
+		}()
+	}
+
+	port := benchkit.FreePort()
+	cf := benchkit.GlobalOptions(port, dir, database) + fmt.Sprintf(`
 http://:%d {
 	route /base {
 		bench_identity
@@ -108,15 +145,37 @@ http://:%d {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2000, MaxConnsPerHost: 0, DisableCompression: true}}
 	waitUp(client, root+"/base")
 
-	fmt.Printf("ChatKit handler through Caddy v2.11.9 on PostgreSQL (%s), GOMAXPROCS=%d, n=%d\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.GOMAXPROCS(0), *n)
+	fmt.Printf("ChatKit handler through Caddy v2.11.9 on %s (%s), GOMAXPROCS=%d, n=%d\n\n",
+		dbName, time.Now().UTC().Format("2006-01-02"), runtime.GOMAXPROCS(0), *n)
+	if *n > 0 {
+		turnsAndHistory(client, root, *n, dbName)
+	}
+
+	// 3. Concurrent streams, from a child process.
+	cpu0 := cpuTime()
+	cmd := exec.Command(os.Args[0], "-client", root+"/slow", "-streams", strconv.Itoa(*streams))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	benchkit.Must(cmd.Run())
+	fmt.Printf("  server process: CPU %.1f ms per stream (user+system, getrusage), peak RSS %s\n",
+		float64((cpuTime()-cpu0).Microseconds())/1000/float64(*streams), vmHWM())
+}
+
+// cpuTime is this process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// turnsAndHistory runs parts 1 and 2.
+func turnsAndHistory(client *http.Client, root string, n int, dbName string) {
 
 	// 1. Time to first event / first delta, interleaved turn by turn with the
 	// direct responder call and a bare Caddy round trip.
 	var direct, bare, createEv, createDelta, addEv, addDelta []time.Duration
 	thread := ""
 	echo := &chatkit.Echo{}
-	for i := 0; i < *n+50; i++ {
+	for i := 0; i < n+50; i++ {
 		d := directFirstDelta(echo)
 		b := bareRoundTrip(client, root+"/base")
 		ev, delta, id := firstFrames(client, root+"/chatkit", "bench", createBody(fmt.Sprintf("hello %d", i)))
@@ -159,7 +218,7 @@ http://:%d {
 		panic(fmt.Sprintf("history thread has %d items", len(page.Data)))
 	}
 	var getByID, list100 []time.Duration
-	for i := 0; i < *n+50; i++ {
+	for i := 0; i < n+50; i++ {
 		t0 := time.Now()
 		postJSON(client, root+"/chatkit", "historian", `{"type":"threads.get_by_id","params":{"thread_id":"`+hist+`"}}`)
 		t1 := time.Now()
@@ -169,15 +228,12 @@ http://:%d {
 			getByID, list100 = append(getByID, t1.Sub(t0)), append(list100, t2.Sub(t1))
 		}
 	}
-	fmt.Println("History load, 100-item thread on PostgreSQL (full HTTP round trip):")
+	fmt.Printf("History load, 100-item thread on %s (full HTTP round trip):\n", dbName)
 	fmt.Printf("%-44s %10s %10s %10s\n", "", "p50", "p99", "max")
 	fmt.Printf("%-44s %10s %10s %10s\n", "threads.get_by_id (thread + first 20 items)", pct(getByID, 50), pct(getByID, 99), pct(getByID, 100))
 	fmt.Printf("%-44s %10s %10s %10s\n", "items.list limit 100", pct(list100, 50), pct(list100, 99), pct(list100, 100))
 	fmt.Printf("%-44s %10s %10s %10s\n", "bare Caddy round trip (for reference)", pct(bare, 50), pct(bare, 99), pct(bare, 100))
 	fmt.Println()
-
-	// 3. Concurrent streams.
-	concurrent(client, root+"/slow", *streams)
 }
 
 // directFirstDelta calls the echo responder with a stream that only notes
@@ -311,14 +367,20 @@ func concurrent(c *http.Client, u string, n int) {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	var durations = make([]time.Duration, n)
+	var heads = make([]time.Duration, n)
+	var onConn = make([]time.Duration, n) // from the connection to the end
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			<-start
 			t0 := time.Now()
-			err := oneStream(c, u, fmt.Sprintf("user%d", i%100), text, want, &open, &peakOpen)
+			var conn time.Time
+			trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conn = time.Now() }}
+			err := oneStream(httptrace.WithClientTrace(context.Background(), trace), c, u, fmt.Sprintf("user%d", i%100), text, want,
+				&open, &peakOpen, func() { heads[i] = time.Since(t0) })
 			durations[i] = time.Since(t0)
+			onConn[i] = time.Since(conn)
 			if err != nil {
 				errs.Add(1)
 				firstErr.Do(func() { fmt.Println("  first error:", err) })
@@ -334,18 +396,21 @@ func concurrent(c *http.Client, u string, n int) {
 	fmt.Printf("%d concurrent streams (threads.create, echo with 100 ms between words, 11 deltas each):\n", n)
 	fmt.Printf("  errors: %d; peak streams open at once: %d; wall time %s; stream p50 %s, p99 %s\n",
 		errs.Load(), peakOpen.Load(), wall.Round(time.Millisecond), pct(durations, 50), pct(durations, 99))
-	fmt.Printf("  peak Go heap in use %.1f MiB (%.1f MiB before), peak memory from the OS %.1f MiB, process peak RSS %s\n",
+	fmt.Printf("  response headers (thread stored) p50 %s, p99 %s; stream from its connection (TCP connect excluded) p50 %s, p99 %s\n",
+		pct(heads, 50), pct(heads, 99), pct(onConn, 50), pct(onConn, 99))
+	fmt.Printf("  client process: peak Go heap in use %.1f MiB (%.1f MiB before), peak memory from the OS %.1f MiB, peak RSS %s\n",
 		mib(peakHeap.Load()), mib(before.HeapInuse), mib(peakSys.Load()), vmHWM())
 }
 
-func oneStream(c *http.Client, u, user, text, want string, open, peak *atomic.Int64) error {
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(createBody(text)))
+func oneStream(ctx context.Context, c *http.Client, u, user, text, want string, open, peak *atomic.Int64, head func()) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(createBody(text)))
 	req.Header.Set("X-User", user)
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	head()
 	if resp.StatusCode != 200 {
 		b, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("status %d: %s", resp.StatusCode, b)

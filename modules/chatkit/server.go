@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -26,6 +27,7 @@ type server struct {
 	now       func() time.Time
 	logger    *zap.Logger
 	locks     *threadLocks
+	batch     atomic.Pointer[batcher]
 
 	maxInput        int
 	maxSelection    int
@@ -115,7 +117,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, c *call) {
 		s.writeError(w, err)
 		return
 	}
-	st := &storage{db: db}
+	st := &storage{db: db, batch: s.batcher(db)}
 	if op.prepare != nil {
 		s.serveStream(w, r, st, c, op.prepare)
 		return
@@ -126,6 +128,17 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	writeOK(w, v)
+}
+
+// batcher returns the group-commit queue of db (one per server and
+// database handle).
+func (s *server) batcher(db *store.DB) *batcher {
+	if b := s.batch.Load(); b != nil && b.db == db {
+		return b
+	}
+	b := newBatcher(db, s.dbTimeout)
+	s.batch.Store(b)
+	return b
 }
 
 // pageQuery validates paging params: a null or 0 limit is the default, a

@@ -55,25 +55,60 @@ func (t *threadRow) wire() *protocol.Thread {
 // written once for SQLite and PostgreSQL; TestStorageConformance runs every
 // method on both.
 type storage struct {
-	db *store.DB
+	db    *store.DB
+	batch *batcher // nil: every write in a transaction of its own
+}
+
+// write runs fn in a transaction: a shared one through the batcher when
+// there is one (see batch.go).
+func (s *storage) write(ctx context.Context, fn func(ctx context.Context, tx *store.Tx) error) error {
+	if s.batch == nil {
+		return s.db.InTx(ctx, func(tx *store.Tx) error { return fn(ctx, tx) })
+	}
+	return s.batch.do(ctx, fn)
 }
 
 const threadColumns = "id, owner_id, title, status, metadata, created_at, last_activity_at"
 
 func scanThread(sc interface{ Scan(...any) error }) (*threadRow, error) {
+	t, _, err := scanThreadWith(sc, false)
+	return t, err
+}
+
+// scanThreadSeq scans threadColumns followed by next_seq.
+func scanThreadSeq(sc interface{ Scan(...any) error }) (*threadRow, int64, error) {
+	return scanThreadWith(sc, true)
+}
+
+// The stored status and metadata of most threads; they need no decoding.
+const (
+	activeStatusJSON = `{"type":"active"}`
+	emptyObjectJSON  = `{}`
+)
+
+func scanThreadWith(sc interface{ Scan(...any) error }, withSeq bool) (*threadRow, int64, error) {
 	var t threadRow
 	var title sql.NullString
 	var status, meta string
-	if err := sc.Scan(&t.ID, &t.Owner, &title, &status, &meta, &t.CreatedAt, &t.LastActivityAt); err != nil {
-		return nil, err
+	var seq int64
+	dest := []any{&t.ID, &t.Owner, &title, &status, &meta, &t.CreatedAt, &t.LastActivityAt}
+	if withSeq {
+		dest = append(dest, &seq)
+	}
+	if err := sc.Scan(dest...); err != nil {
+		return nil, 0, err
 	}
 	t.Title = title.String
-	_ = json.Unmarshal([]byte(status), &t.Status)
+	if status != activeStatusJSON {
+		_ = json.Unmarshal([]byte(status), &t.Status)
+	}
 	if t.Status.Type == "" {
 		t.Status.Type = protocol.StatusActive
 	}
-	_ = json.Unmarshal([]byte(meta), &t.Metadata)
-	return &t, nil
+	if meta != emptyObjectJSON {
+		_ = json.Unmarshal([]byte(meta), &t.Metadata)
+	}
+	return &t, seq, nil
 }
 
 func nullString(s string) any {
@@ -84,21 +119,31 @@ func nullString(s string) any {
 }
 
 // createThread inserts a thread owned by owner, with its first item when
-// one is given, in one transaction (one commit before the first event).
+// one is given, in one transaction (one commit before the first event). The
+// first item takes sequence number 1 directly.
 func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol.Item, pageContext []byte) error {
 	status, _ := json.Marshal(t.Status)
 	meta, _ := json.Marshal(t.Metadata)
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	var seq int64
+	if first != nil {
+		seq = 1
+	}
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO chatkit_threads
 			(id, owner_id, title, status, metadata, created_at, updated_at, last_activity_at, next_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-			t.ID, t.Owner, nullString(t.Title), string(status), string(meta), t.CreatedAt, t.CreatedAt, t.CreatedAt); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.ID, t.Owner, nullString(t.Title), string(status), string(meta), t.CreatedAt, t.CreatedAt, t.CreatedAt, seq); err != nil {
 			return err
 		}
 		if first == nil {
 			return nil
 		}
-		return insertItem(ctx, tx, t.ID, first, time.UnixMilli(t.CreatedAt), pageContext)
+		body, err := json.Marshal(first)
+		if err != nil {
+			return err
+		}
+		_, err = insertItemAt(ctx, tx, t.ID, first, body, seq, t.CreatedAt, pageContext)
+		return err
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
@@ -69,21 +70,26 @@ type storedItem struct {
 }
 
 // recentItems returns up to n of the thread's latest items (hidden ones
-// included), oldest first, for the responder's history.
-func (s *storage) recentItems(ctx context.Context, threadID string, n int) ([]storedItem, error) {
-	rows, err := s.db.Query(ctx, "SELECT seq, body FROM chatkit_items WHERE thread_id = ? ORDER BY seq DESC LIMIT ?", threadID, n)
+// included), oldest first, for the responder's history; before > 0 keeps
+// only items with a smaller sequence number.
+func (s *storage) recentItems(ctx context.Context, threadID string, n int, before int64) ([]storedItem, error) {
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	rows, err := s.db.Query(ctx, "SELECT seq, body FROM chatkit_items WHERE thread_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+		threadID, before, n)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []storedItem
+	var body []byte
 	for rows.Next() {
 		var seq int64
-		var body string
 		if err := rows.Scan(&seq, &body); err != nil {
 			return nil, err
 		}
-		it, err := protocol.DecodeItem([]byte(body))
+		it, err := protocol.DecodeItem(body)
 		if err != nil {
 			return nil, err
 		}
@@ -115,18 +121,95 @@ func (s *storage) getItem(ctx context.Context, threadID, id string) (storedItem,
 
 // addItem appends an item to a thread and records the thread's activity.
 func (s *storage) addItem(ctx context.Context, threadID string, it protocol.Item, createdAt time.Time, pageContext []byte) error {
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		return insertItem(ctx, tx, threadID, it, createdAt, pageContext)
-	})
-}
-
-// insertItem takes the thread's next sequence number under its row lock and
-// inserts the item.
-func insertItem(ctx context.Context, tx *store.Tx, threadID string, it protocol.Item, createdAt time.Time, pageContext []byte) error {
 	body, err := json.Marshal(it)
 	if err != nil {
 		return err
 	}
+	ms := createdAt.UnixMilli()
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		seq, err := takeSeqs(ctx, tx, threadID, 1, ms, nil)
+		if err != nil {
+			return err
+		}
+		_, err = insertItemAt(ctx, tx, threadID, it, body, seq, ms, pageContext)
+		return err
+	})
+}
+
+// appendUserMessage stores a user message on owner's thread in one
+// transaction: the thread row is updated (activity, next sequence number)
+// and returned in the same statement, check vets it (a locked thread, an
+// unsupported input) before the item goes in, and any error rolls both
+// back. It returns the thread and the item's sequence number.
+func (s *storage) appendUserMessage(ctx context.Context, owner, threadID string, it protocol.Item, createdAt time.Time,
+	pageContext []byte, check func(*threadRow) error) (*threadRow, int64, error) {
+	body, err := json.Marshal(it)
+	if err != nil {
+		return nil, 0, err
+	}
+	ms := createdAt.UnixMilli()
+	var th *threadRow
+	var seq int64
+	err = s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		var err error
+		th, seq, err = scanThreadSeq(tx.QueryRow(ctx, `UPDATE chatkit_threads
+			SET next_seq = next_seq + 1, last_activity_at = ?, updated_at = ?
+			WHERE id = ? AND owner_id = ? RETURNING `+threadColumns+`, next_seq`, ms, ms, threadID, owner))
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := check(th); err != nil {
+			return err
+		}
+		_, err = insertItemAt(ctx, tx, threadID, it, body, seq, ms, pageContext)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return th, seq, nil
+}
+
+// takeSeqs reserves n sequence numbers of the thread under its row lock,
+// records its activity (and a new title when title is not nil), and
+// returns the first.
+func takeSeqs(ctx context.Context, tx *store.Tx, threadID string, n int, ms int64, title *string) (int64, error) {
+	var last int64
+	var err error
+	if title != nil {
+		err = tx.QueryRow(ctx, `UPDATE chatkit_threads SET next_seq = next_seq + ?, last_activity_at = ?, updated_at = ?, title = ?
+			WHERE id = ? RETURNING next_seq`, n, ms, ms, nullString(*title), threadID).Scan(&last)
+	} else {
+		err = tx.QueryRow(ctx, `UPDATE chatkit_threads SET next_seq = next_seq + ?, last_activity_at = ?, updated_at = ?
+			WHERE id = ? RETURNING next_seq`, n, ms, ms, threadID).Scan(&last)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errNotFound
+	}
+	return last - int64(n) + 1, err
+}
+
+// insertItemAt inserts an item with its wire JSON at sequence number seq;
+// an id the thread already holds is a unique violation.
+func insertItemAt(ctx context.Context, tx *store.Tx, threadID string, it protocol.Item, body []byte, seq, ms int64,
+	pageContext []byte) (bool, error) {
+	return insertItemStmt(ctx, tx, insertItemSQL, threadID, it, body, seq, ms, pageContext)
+}
+
+const insertItemSQL = `INSERT INTO chatkit_items (thread_id, id, seq, type, hidden, body, context, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertNewItemAt is insertItemAt that skips an id the thread already
+// holds: ok is false then.
+func insertNewItemAt(ctx context.Context, tx *store.Tx, threadID string, it protocol.Item, body []byte, seq, ms int64) (ok bool, err error) {
+	return insertItemStmt(ctx, tx, insertItemSQL+" ON CONFLICT (thread_id, id) DO NOTHING", threadID, it, body, seq, ms, nil)
+}
+
+func insertItemStmt(ctx context.Context, tx *store.Tx, stmt, threadID string, it protocol.Item, body []byte, seq, ms int64,
+	pageContext []byte) (bool, error) {
 	var ctxCol any
 	if len(pageContext) > 0 {
 		ctxCol = string(pageContext)
@@ -135,19 +218,62 @@ func insertItem(ctx context.Context, tx *store.Tx, threadID string, it protocol.
 	if protocol.Hidden(it.ItemType()) {
 		hidden = 1
 	}
-	ms := createdAt.UnixMilli()
-	var seq int64
-	err = tx.QueryRow(ctx, `UPDATE chatkit_threads SET next_seq = next_seq + 1, last_activity_at = ?, updated_at = ?
-		WHERE id = ? RETURNING next_seq`, ms, ms, threadID).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return errNotFound
-	}
+	res, err := tx.Exec(ctx, stmt, threadID, it.ItemID(), seq, it.ItemType(), hidden, string(body), ctxCol, ms)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO chatkit_items (thread_id, id, seq, type, hidden, body, context, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, threadID, it.ItemID(), seq, it.ItemType(), hidden, string(body), ctxCol, ms)
-	return err
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// finishedItem is an item a turn produced, with its wire JSON, stored when
+// the turn ends.
+type finishedItem struct {
+	item protocol.Item
+	body []byte
+}
+
+// finishTurn stores what a turn produced in one transaction: its items in
+// order, the thread's activity and new title (title nil: unchanged), and
+// the owner's usage. Items whose id the thread already holds are skipped
+// and returned; a thread deleted meanwhile gets none, the usage still
+// counts (errNotFound is returned after the commit).
+func (s *storage) finishTurn(ctx context.Context, owner, threadID string, items []finishedItem, title *string,
+	now time.Time, usage usageDelta) (dups []string, err error) {
+	ms := now.UnixMilli()
+	gone := false
+	err = s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		dups, gone = nil, false
+		if len(items) > 0 || title != nil {
+			seq, err := takeSeqs(ctx, tx, threadID, len(items), ms, title)
+			switch {
+			case errors.Is(err, errNotFound):
+				gone = true
+			case err != nil:
+				return err
+			}
+			for i, f := range items {
+				if gone {
+					break
+				}
+				ok, err := insertNewItemAt(ctx, tx, threadID, f.item, f.body, seq+int64(i), ms)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					dups = append(dups, f.item.ItemID())
+				}
+			}
+		}
+		if usage == (usageDelta{}) {
+			return nil
+		}
+		return addUsage(ctx, tx, owner, now, usage)
+	})
+	if err == nil && gone {
+		err = errNotFound
+	}
+	return dups, err
 }
 
 // saveItem replaces a stored item's body in place (thread.item.replaced,

@@ -14,7 +14,6 @@ import (
 	"github.com/intellistack/intellistack/internal/apierror"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
-	"github.com/intellistack/intellistack/modules/store"
 )
 
 // turn is everything prepared before the stream starts: every check that
@@ -81,28 +80,31 @@ func (s *server) startThread(ctx context.Context, st *storage, c *call, p *proto
 	return t, nil
 }
 
-// addUserMessage prepares threads.add_user_message.
+// addUserMessage prepares threads.add_user_message: one transaction
+// checks the thread and stores the message; the history (when the responder
+// reads it) is what came before.
 func (s *server) addUserMessage(ctx context.Context, st *storage, c *call, p *protocol.AddUserMessageParams) (*turn, error) {
 	if err := s.checkInput(p.Input); err != nil {
 		return nil, err
 	}
-	th, err := s.openThread(ctx, st, c.user.ID, p.ThreadID)
+	now := s.now()
+	user := s.userItem(p.ThreadID, p.Input, now)
+	th, seq, err := st.appendUserMessage(ctx, c.user.ID, p.ThreadID, user, now, pageJSON(c.page), func(th *threadRow) error {
+		if err := checkOpen(th); err != nil {
+			return err
+		}
+		if len(p.Input.Attachments) > 0 {
+			return unsupported("attachments")
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(p.Input.Attachments) > 0 {
-		return nil, unsupported("attachments")
-	}
-	now := s.now()
-	t := &turn{page: c.page, thread: th}
-	if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+	t := &turn{page: c.page, thread: th, user: user, input: user}
+	if t.history, err = s.history(ctx, st, th.ID, seq); err != nil {
 		return nil, err
 	}
-	t.user = s.userItem(th.ID, p.Input, now)
-	if err := st.addItem(ctx, th.ID, t.user, now, pageJSON(c.page)); err != nil {
-		return nil, err
-	}
-	t.input = t.user
 	return t, nil
 }
 
@@ -128,7 +130,7 @@ func (s *server) retryAfterItem(ctx context.Context, st *storage, c *call, p *pr
 		return nil, err
 	}
 	t := &turn{page: c.page, thread: th, input: um, retry: true}
-	if t.history, err = s.history(ctx, st, th.ID, um.ID); err != nil {
+	if t.history, err = s.history(ctx, st, th.ID, it.Seq); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -141,7 +143,7 @@ func (s *server) addClientToolOutput(ctx context.Context, st *storage, c *call, 
 	if err != nil {
 		return nil, err
 	}
-	recent, err := st.recentItems(ctx, th.ID, 1)
+	recent, err := st.recentItems(ctx, th.ID, 1, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +159,7 @@ func (s *server) addClientToolOutput(ctx context.Context, st *storage, c *call, 
 		return nil, err
 	}
 	t := &turn{page: c.page, thread: th}
-	if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+	if t.history, err = s.history(ctx, st, th.ID, 0); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -182,7 +184,7 @@ func (s *server) customAction(ctx context.Context, st *storage, c *call, p *prot
 		}
 	}
 	t := &turn{page: c.page, thread: th, action: p}
-	if t.history, err = s.history(ctx, st, th.ID, ""); err != nil {
+	if t.history, err = s.history(ctx, st, th.ID, 0); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -203,28 +205,42 @@ func (s *server) openThread(ctx context.Context, st *storage, owner, id string) 
 	if err != nil {
 		return nil, err
 	}
-	if th.Status.Type == protocol.StatusLocked || th.Status.Type == protocol.StatusClosed {
-		return nil, apierror.New(http.StatusConflict, "thread_"+th.Status.Type, "the thread is "+th.Status.Type)
-	}
-	return th, nil
+	return th, checkOpen(th)
 }
 
-// history returns the latest items, oldest first, stopping before the item
-// named by upTo when it is given.
-func (s *server) history(ctx context.Context, st *storage, threadID, upTo string) ([]protocol.Item, error) {
-	rows, err := st.recentItems(ctx, threadID, s.historyItems+1)
+// checkOpen refuses a new turn on a locked or closed thread.
+func checkOpen(th *threadRow) error {
+	if th.Status.Type == protocol.StatusLocked || th.Status.Type == protocol.StatusClosed {
+		return apierror.New(http.StatusConflict, "thread_"+th.Status.Type, "the thread is "+th.Status.Type)
+	}
+	return nil
+}
+
+// historyLimit is how many items the responder gets as history: the
+// history_items setting, or fewer when the responder says it reads fewer.
+func (s *server) historyLimit() int {
+	n := s.historyItems
+	if hs, ok := s.responder.(responder.HistorySizer); ok {
+		n = max(min(n, hs.HistoryItems()), 0)
+	}
+	return n
+}
+
+// history returns the latest items, oldest first, before the item with
+// sequence number before (0: the latest of all). It loads nothing for a
+// responder that reads no history.
+func (s *server) history(ctx context.Context, st *storage, threadID string, before int64) ([]protocol.Item, error) {
+	n := s.historyLimit()
+	if n == 0 {
+		return []protocol.Item{}, nil
+	}
+	rows, err := st.recentItems(ctx, threadID, n, before)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]protocol.Item, 0, len(rows))
-	for _, r := range rows {
-		if upTo != "" && r.Item.ItemID() == upTo {
-			break
-		}
-		out = append(out, r.Item)
-	}
-	if len(out) > s.historyItems {
-		out = out[len(out)-s.historyItems:]
+	out := make([]protocol.Item, len(rows))
+	for i, r := range rows {
+		out[i] = r.Item
 	}
 	return out, nil
 }
@@ -270,11 +286,15 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, st *storage, c *
 		}
 	}
 	ss.finish(r.Context(), err)
+	// The handler may not return before the last frame is on the wire.
+	_ = sse.Close()
 }
 
-// session is the Stream a responder writes to: it persists items as their
-// done events pass, remembers pending assistant messages for cancellation,
-// and writes one SSE frame per event.
+// session is the Stream a responder writes to: it keeps items as their done
+// events pass and stores them, with the new title and the turn's usage, in
+// one transaction when the turn ends (before the response ends, so a
+// client's next request sees them); it remembers pending assistant messages
+// for cancellation, and writes one SSE frame per event.
 type session struct {
 	srv      *server
 	st       *storage
@@ -287,9 +307,16 @@ type session struct {
 	begin    time.Time
 	first    time.Time // first text delta
 	writeErr error
-	titleSet bool
+	titleSet bool    // announce the title after the current event
+	newTitle *string // a title to store
+	done     []finishedItem
 	usage    usageDelta
 }
+
+// maxKeptItems bounds the done items a session holds before it stores them
+// ahead of the turn's end, so a responder emitting many items keeps a
+// bounded amount of work per transaction.
+const maxKeptItems = 32
 
 var errStreamClosed = errors.New("chatkit: the stream is closed")
 
@@ -342,16 +369,23 @@ func (ss *session) Emit(ev protocol.Event) error {
 			ss.fill(am, now)
 			ss.usage.Replies++
 		}
-		if err := ss.persist(e.Item, now); err != nil {
+		body, err := ss.keep(e.Item)
+		if err != nil {
 			return err
 		}
 		delete(ss.pending, e.Item.ItemID())
 		// Hidden items are stored for the model, never streamed (ChatKit
 		// protocol: hidden_context_item and sdk_hidden_context).
-		send = !protocol.Hidden(e.Item.ItemType())
+		if !protocol.Hidden(e.Item.ItemType()) {
+			ss.writeDone(body)
+		}
+		send = false
 	case protocol.ItemReplaced:
 		if e.Item == nil || e.Item.ItemID() == "" {
 			return errors.New("chatkit: thread.item.replaced needs an item with an id")
+		}
+		if err := ss.store(now); err != nil {
+			return err
 		}
 		ctx, cancel := ss.dbCtx()
 		err := ss.st.saveItem(ctx, ss.thread.ID, e.Item, now)
@@ -362,6 +396,9 @@ func (ss *session) Emit(ev protocol.Event) error {
 		send = !protocol.Hidden(e.Item.ItemType())
 	case protocol.ItemRemoved:
 		delete(ss.pending, e.ItemID)
+		if err := ss.store(now); err != nil {
+			return err
+		}
 		ctx, cancel := ss.dbCtx()
 		err := ss.st.deleteItem(ctx, ss.thread.ID, e.ItemID)
 		cancel()
@@ -393,16 +430,52 @@ func (ss *session) fill(am *protocol.AssistantMessageItem, now time.Time) {
 	}
 }
 
-func (ss *session) persist(it protocol.Item, now time.Time) error {
+// keep encodes a done item once, for the stream and the database, and
+// holds it until the turn's transaction. A done item is new
+// (thread.item.replaced is the way to change one): an id used twice would
+// make one reply overwrite another in the client.
+func (ss *session) keep(it protocol.Item) ([]byte, error) {
+	id := it.ItemID()
+	for _, f := range ss.done {
+		if f.item.ItemID() == id {
+			return nil, fmt.Errorf("chatkit: item id %s is already used in this thread", id)
+		}
+	}
+	body, err := json.Marshal(it)
+	if err != nil {
+		return nil, err
+	}
+	if len(ss.done) >= maxKeptItems {
+		if err := ss.store(ss.srv.now()); err != nil {
+			return nil, err
+		}
+	}
+	ss.done = append(ss.done, finishedItem{item: it, body: body})
+	return body, nil
+}
+
+// store writes the kept items (and a new title) now, ahead of the turn's
+// end: before an event that changes stored items, or when many are kept.
+func (ss *session) store(now time.Time) error {
+	if len(ss.done) == 0 && ss.newTitle == nil {
+		return nil
+	}
 	ctx, cancel := ss.dbCtx()
 	defer cancel()
-	// A done item is new (thread.item.replaced is the way to change one): a
-	// reused id would make one reply overwrite another in the client.
-	err := ss.st.addItem(ctx, ss.thread.ID, it, now, nil)
-	if store.IsUniqueViolation(err) {
-		return fmt.Errorf("chatkit: item id %s is already used in this thread", it.ItemID())
+	dups, err := ss.st.finishTurn(ctx, ss.owner, ss.thread.ID, ss.done, ss.newTitle, now, usageDelta{})
+	ss.done, ss.newTitle = ss.done[:0], nil
+	if err == nil && len(dups) > 0 {
+		err = fmt.Errorf("chatkit: item id %s is already used in this thread", dups[0])
 	}
 	return err
+}
+
+// writeDone sends thread.item.done around an item's encoded JSON.
+func (ss *session) writeDone(item []byte) {
+	if ss.writeErr != nil {
+		return
+	}
+	ss.writeErr = ss.sse.WriteJSON(protocol.AppendItemDone(ss.sse.Scratch(), item))
 }
 
 // NewItemID implements responder.Stream.
@@ -419,20 +492,15 @@ func (ss *session) Now() time.Time { return ss.srv.now() }
 // ThreadID implements responder.Stream.
 func (ss *session) ThreadID() string { return ss.thread.ID }
 
-// SetTitle implements responder.Stream: the title is stored now and
-// announced after the current event.
+// SetTitle implements responder.Stream: the title is announced after the
+// current event and stored with the turn.
 func (ss *session) SetTitle(title string) {
 	title = capBytes(strings.TrimSpace(title), maxTitleBytes)
 	if title == ss.thread.Title {
 		return
 	}
-	ctx, cancel := ss.dbCtx()
-	defer cancel()
-	if err := ss.st.updateTitle(ctx, ss.owner, ss.thread.ID, title, ss.srv.now()); err != nil {
-		ss.srv.logger.Error("saving thread title", zap.Error(err))
-		return
-	}
 	ss.thread.Title = title
+	ss.newTitle = &title
 	ss.titleSet = true
 }
 
@@ -472,8 +540,8 @@ func (ss *session) finish(reqCtx context.Context, err error) {
 		// A responder that returned without closing a message: close it.
 		for _, id := range ss.order {
 			if p, ok := ss.pending[id]; ok {
-				if ss.persist(p, now) == nil {
-					ss.write(protocol.ItemDone{Item: p})
+				if body, err := ss.keep(p); err == nil {
+					ss.writeDone(body)
 					ss.usage.Replies++
 				}
 				delete(ss.pending, id)
@@ -489,10 +557,21 @@ func (ss *session) finish(reqCtx context.Context, err error) {
 	if ss.usage.Replies > 0 {
 		ss.usage.ReplyMS, ss.usage.ReplyCount = now.Sub(ss.begin).Milliseconds(), 1
 	}
+	// One transaction for everything the turn produced.
 	ctx, cancel := ss.dbCtx()
 	defer cancel()
-	if err := ss.st.addUsage(ctx, ss.owner, now, ss.usage); err != nil {
-		ss.srv.logger.Error("recording usage", zap.Error(err))
+	dups, err := ss.st.finishTurn(ctx, ss.owner, ss.thread.ID, ss.done, ss.newTitle, now, ss.usage)
+	switch {
+	case errors.Is(err, errNotFound):
+		// The thread was deleted during the turn: nothing to keep.
+	case err != nil:
+		ss.srv.logger.Error("storing the turn", zap.String("thread", ss.thread.ID), zap.Error(err))
+		ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeStream, AllowRetry: true})
+	case len(dups) > 0:
+		// A responder reused the id of an earlier turn's item: the earlier
+		// item stays, this one is not stored.
+		ss.srv.logger.Error("responder reused an item id", zap.String("thread", ss.thread.ID), zap.Strings("items", dups))
+		ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeStream, AllowRetry: true})
 	}
 }
 
@@ -513,18 +592,19 @@ func (ss *session) savePartial(now time.Time, announce bool) {
 			}
 			continue
 		}
-		if err := ss.persist(p, now); err != nil {
+		body, err := ss.keep(p)
+		if err != nil {
 			ss.srv.logger.Error("saving a stopped reply", zap.Error(err))
 			continue
 		}
 		saved++
 		if announce {
-			ss.write(protocol.ItemDone{Item: p})
+			ss.writeDone(body)
 		}
 	}
 	note := &protocol.SDKHiddenContextItem{ID: protocol.NewID("shcx"), ThreadID: ss.thread.ID,
 		CreatedAt: protocol.NewTime(now), Content: cancelledNote}
-	if err := ss.persist(note, now); err != nil {
+	if _, err := ss.keep(note); err != nil {
 		ss.srv.logger.Error("saving the cancellation note", zap.Error(err))
 	}
 }

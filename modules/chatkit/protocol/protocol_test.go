@@ -161,6 +161,9 @@ func TestSSEFraming(t *testing.T) {
 	}
 	_ = s.Write(ProgressUpdate{Text: "line1\nline2 <b>"})
 	_ = s.Write(StreamOptions{AllowCancel: true})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	want := "data: {\"type\":\"progress_update\",\"text\":\"line1\\nline2 \\u003cb\\u003e\"}\n\ndata: {\"type\":\"stream_options\",\"stream_options\":{\"allow_cancel\":true}}\n\n"
 	if w.Body.String() != want || w.Header().Get("Content-Type") != "text/event-stream" || !w.Flushed {
 		t.Fatalf("%q %v", w.Body.String(), w.Header())

@@ -3,40 +3,138 @@ package protocol
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 )
 
 // SSEWriter writes stream events with the reference framing: "data: " +
-// one compact JSON object + "\n\n" per event, nothing else, flushed at once.
+// one compact JSON object + "\n\n" per event, nothing else.
+//
+// Events are handed to the connection by a flusher goroutine, which runs
+// while frames are waiting: a frame goes out as soon as the connection is
+// free, and frames written while the previous write was in flight (a
+// responder that emits several events back to back, or a busy machine) go
+// out together in one write and one flush instead of one system call each.
+// An event written before a responder waits (for the model) is on the wire
+// without waiting for another. Close must be called before the handler
+// returns.
 type SSEWriter struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	buf []byte
+	w  http.ResponseWriter
+	rc *http.ResponseController
+
+	mu       sync.Mutex
+	idle     sync.Cond // signalled when the flusher stops
+	pending  []byte    // frames not yet handed to the connection
+	spare    []byte
+	flushing bool  // a flusher goroutine is running
+	headers  bool  // the headers still have to be flushed
+	err      error // the first write or flush failure
+
+	enc     []byte // encoding buffer, used by the writer's goroutine only
+	scratch []byte
 }
 
-// StartSSE sends the status and headers and flushes them, so the client
-// (and any encoder in front, such as Caddy's `encode`) commits to a stream
-// before the first event.
+// StartSSE sends the status and headers; the flusher flushes them at once,
+// so the client (and any encoder in front, such as Caddy's `encode`)
+// commits to a stream before the first event, and the first events may
+// share their write. The error is that of an earlier design and always nil;
+// failures are reported by Write and Close.
 func StartSSE(w http.ResponseWriter) (*SSEWriter, error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	s := &SSEWriter{w: w, rc: http.NewResponseController(w), buf: make([]byte, 0, 512)}
-	return s, s.rc.Flush()
+	s := &SSEWriter{w: w, rc: http.NewResponseController(w), enc: make([]byte, 0, 512)}
+	s.idle.L = &s.mu
+	s.mu.Lock()
+	s.headers = true
+	s.startLocked()
+	s.mu.Unlock()
+	return s, nil
 }
 
-// Write sends one event and flushes it.
+// Write queues one event for the connection. It returns the failure of an
+// earlier write (the client has gone), if any. The events of a streamed
+// text reply are encoded without reflection (appendJSON); the output is
+// the same bytes json.Marshal writes.
 func (s *SSEWriter) Write(ev Event) error {
+	if a, ok := ev.(jsonAppender); ok {
+		if b, ok := a.appendJSON(s.enc[:0]); ok {
+			s.enc = b
+			return s.queue(b)
+		}
+	}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	s.buf = append(s.buf[:0], "data: "...)
-	s.buf = append(s.buf, b...)
-	s.buf = append(s.buf, '\n', '\n')
-	if _, err := s.w.Write(s.buf); err != nil {
-		return err
+	return s.queue(b)
+}
+
+// Scratch returns an empty buffer the caller may build an event in and
+// pass to WriteJSON, to save an allocation per event.
+func (s *SSEWriter) Scratch() []byte { return s.scratch[:0] }
+
+// WriteJSON queues one event already encoded as a JSON object.
+func (s *SSEWriter) WriteJSON(event []byte) error {
+	err := s.queue(event)
+	s.scratch = event[:0]
+	return err
+}
+
+func (s *SSEWriter) queue(event []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
 	}
-	return s.rc.Flush()
+	s.pending = append(s.pending, "data: "...)
+	s.pending = append(s.pending, event...)
+	s.pending = append(s.pending, '\n', '\n')
+	s.startLocked()
+	return nil
+}
+
+func (s *SSEWriter) startLocked() {
+	if !s.flushing {
+		s.flushing = true
+		go s.flush()
+	}
+}
+
+// flush writes and flushes what is pending until nothing is.
+func (s *SSEWriter) flush() {
+	s.mu.Lock()
+	for s.err == nil && (len(s.pending) > 0 || s.headers) {
+		buf := s.pending
+		s.pending, s.headers = s.spare[:0], false
+		s.mu.Unlock()
+		var err error
+		if len(buf) > 0 {
+			_, err = s.w.Write(buf)
+		}
+		if err == nil {
+			err = s.rc.Flush()
+		}
+		s.mu.Lock()
+		s.spare = buf[:0]
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+	}
+	s.flushing = false
+	s.idle.Broadcast()
+	s.mu.Unlock()
+}
+
+// Close waits until every queued event is written and flushed, and
+// returns the first failure. The writer must not be used afterwards.
+func (s *SSEWriter) Close() error {
+	s.mu.Lock()
+	for s.flushing {
+		s.idle.Wait()
+	}
+	err := s.err
+	s.mu.Unlock()
+	return err
 }
