@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -66,6 +68,38 @@ func TestWidgetRecovery(t *testing.T) {
 		return msgs.length === 1 && msgs[0].textContent.includes('Whole answer.') && msgs[0].getAttribute('aria-busy') === 'false';
 	})()`)
 	Screenshot(t, ctx, "21-retried")
+
+	// The network fails under the next message: the question stays in the
+	// field, Retry sends it once the network is back.
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*fetch.EventRequestPaused); ok {
+			go chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, fetch.FailRequest, fetch.FailRequestParams{RequestID: e.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+				return err
+			}))
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	intercept := func(on bool) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
+			if on {
+				_, err = cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/api/v1/chatkit"}}})
+			} else {
+				_, err = cdp.Call(ctx, tg, fetch.Disable, cdp.Empty{})
+			}
+			return err
+		})
+	}
+	fake.Answer(fakeopenai.Reply{Chunks: []string{"Second ", "answer."}})
+	Run(t, ctx, intercept(true), chromedp.SendKeys(Shadow("#input"), "And negative indexes?"+kb.Enter))
+	WaitJS(t, ctx, "the network failure with Retry", shadow(".banner")+`.textContent.includes('connection to the tutor failed') && `+shadow(".banner button")+`?.textContent === 'Retry'`)
+	if v := Eval[string](t, ctx, shadow("#input")+`.value`); strings.TrimSpace(v) != "And negative indexes?" {
+		t.Fatalf("the question was not kept: %q", v)
+	}
+	Screenshot(t, ctx, "21b-network-failed")
+	Run(t, ctx, intercept(false), chromedp.Click(Shadow(".banner button")))
+	WaitJS(t, ctx, "the answer after Retry", `[...document.querySelector('intellistack-tutor').shadowRoot.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('Second answer.') && m.getAttribute('aria-busy') === 'false') && `+shadow("#input")+`.value === ''`)
 
 	// Scroll-back: a thread of 13 turns (26 items) shows the newest 20, and
 	// "Load earlier messages" brings the rest above them.

@@ -861,7 +861,9 @@ class IntelliStackTutor extends HTMLElement {
 
   // failed shows an error, with a retry button when the server allows one.
   failed(message, retryItem, body) {
-    const run = retryItem ? () => this.retry(retryItem) : body && body.type === 'threads.create' ? () => this.stream(body) : null;
+    // Retry after the message was stored re-answers it; before, it sends again.
+    const resend = () => this.stream(body, () => { this.$.input.value = ''; this.setQuote(''); });
+    const run = retryItem ? () => this.retry(retryItem) : body && body.params.input ? resend : null;
     this.banner(message, 'error', run && { label: 'Retry', run });
   }
 
