@@ -101,6 +101,21 @@ func TestWidgetRecovery(t *testing.T) {
 	Run(t, ctx, intercept(false), chromedp.Click(Shadow(".banner button")))
 	WaitJS(t, ctx, "the answer after Retry", `[...document.querySelector('intellistack-tutor').shadowRoot.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('Second answer.') && m.getAttribute('aria-busy') === 'false') && `+shadow("#input")+`.value === ''`)
 
+	// Alt+A asks about the selection from the keyboard.
+	fake.Answer(fakeopenai.Reply{Chunks: []string{"About that quote."}})
+	quote := Eval[string](t, ctx, `(() => {
+		const t = document.querySelector('main article p').firstChild;
+		const r = document.createRange();
+		r.setStart(t, 0); r.setEnd(t, t.textContent.indexOf(':'));
+		getSelection().removeAllRanges(); getSelection().addRange(r);
+		document.body.focus();
+		return getSelection().toString();
+	})()`)
+	WaitJS(t, ctx, "the Ask AI button", `!`+shadow(".ask")+`.hidden`)
+	Run(t, ctx, chromedp.KeyEvent("a", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	WaitJS(t, ctx, "the quoted question answered", `[...document.querySelector('intellistack-tutor').shadowRoot.querySelectorAll('.msg.user blockquote')].some(q => q.textContent === `+jsString(quote)+`) &&
+		[...document.querySelector('intellistack-tutor').shadowRoot.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('About that quote.'))`)
+
 	// Scroll-back: a thread of 13 turns (26 items) shows the newest 20, and
 	// "Load earlier messages" brings the rest above them.
 	fake.Answer(fakeopenai.Reply{Chunks: []string{"Answer."}})

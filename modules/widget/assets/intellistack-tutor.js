@@ -715,10 +715,13 @@ class IntelliStackTutor extends HTMLElement {
       ask.style.left = Math.min(innerWidth - 100, Math.max(8, r.left + r.width / 2 - 40)) + 'px';
       ask.hidden = false;
     };
-    document.addEventListener('selectionchange', () => { clearTimeout(timer); timer = setTimeout(update, 120); });
-    // Keyboard users: Alt+A asks about the selection.
+    const later = () => { clearTimeout(timer); timer = setTimeout(update, 120); };
+    document.addEventListener('selectionchange', later);
+    addEventListener('scroll', later, { passive: true }); // the button follows the text
+    // Keyboard users: Alt+A asks about the selection (by key position, so
+    // layouts where Alt+A types a letter work too).
     document.addEventListener('keydown', (e) => {
-      if (e.altKey && e.key.toLowerCase() === 'a' && !this.$.ask.hidden) { e.preventDefault(); this.askSelection(); }
+      if (e.altKey && e.code === 'KeyA' && !this.$.ask.hidden) { e.preventDefault(); this.askSelection(); }
     });
   }
 
