@@ -131,8 +131,11 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 // batcher returns the group-commit queue of db (one per server and
-// database handle).
+// database handle), nil on PostgreSQL.
 func (s *server) batcher(db *store.DB) *batcher {
+	if db.Dialect() != store.SQLite {
+		return nil
+	}
 	if b := s.batch.Load(); b != nil && b.db == db {
 		return b
 	}
