@@ -62,6 +62,10 @@ func (e *Echo) Reply(req *responder.Request) string {
 	return reply
 }
 
+// HistoryItems implements responder.HistorySizer: the echo answers the
+// new message only.
+func (*Echo) HistoryItems() int { return 0 }
+
 // Respond streams the reply word by word.
 func (e *Echo) Respond(ctx context.Context, req *responder.Request, s responder.Stream) error {
 	m, err := responder.StartMessage(s)
@@ -138,6 +142,7 @@ func (e *Echo) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 var (
-	_ responder.Responder   = (*Echo)(nil)
-	_ caddyfile.Unmarshaler = (*Echo)(nil)
+	_ responder.Responder    = (*Echo)(nil)
+	_ responder.HistorySizer = (*Echo)(nil)
+	_ caddyfile.Unmarshaler  = (*Echo)(nil)
 )

@@ -59,7 +59,7 @@ func TestStorageConformance(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(got, tr) {
 				t.Fatalf("getThread = %+v, %v; want %+v", got, err, tr)
 			}
-			if items, _ := st.recentItems(ctx, tr.ID, 10); len(items) != 1 || items[0].Item.ItemID() != first.ID || items[0].Seq != 1 {
+			if items, _ := st.recentItems(ctx, tr.ID, 10, 0); len(items) != 1 || items[0].Item.ItemID() != first.ID || items[0].Seq != 1 {
 				t.Fatalf("first item %+v", items)
 			}
 			if _, err := st.getThread(ctx, "bob", tr.ID); !errors.Is(err, errNotFound) {
@@ -128,7 +128,7 @@ func TestStorageConformance(t *testing.T) {
 			if err := st.addItem(ctx, "thr_missing", reply("thr_missing", "x"), base, nil); !errors.Is(err, errNotFound) {
 				t.Fatalf("an item for a missing thread: %v", err)
 			}
-			recent, err := st.recentItems(ctx, tr.ID, 2)
+			recent, err := st.recentItems(ctx, tr.ID, 2, 0)
 			if err != nil || !reflect.DeepEqual(ids(recent), []string{hidden.ID, r2.ID}) {
 				t.Fatalf("recentItems = %v, %v", ids(recent), err)
 			}
@@ -165,7 +165,7 @@ func TestStorageConformance(t *testing.T) {
 			if err := st.deleteItemsAfter(ctx, tr.ID, 1); err != nil {
 				t.Fatal(err)
 			}
-			if all, _ := st.recentItems(ctx, tr.ID, 10); !reflect.DeepEqual(ids(all), []string{r1.ID}) {
+			if all, _ := st.recentItems(ctx, tr.ID, 10, 0); !reflect.DeepEqual(ids(all), []string{r1.ID}) {
 				t.Fatalf("after deletes: %v", ids(all))
 			}
 		})
@@ -249,7 +249,7 @@ func TestStorageConformance(t *testing.T) {
 				if _, err := st.getThread(ctx, "retired", tr.ID); !errors.Is(err, errNotFound) {
 					t.Fatalf("stale thread kept: %v", err)
 				}
-				if items, _ := st.recentItems(ctx, tr.ID, 5); len(items) != 0 {
+				if items, _ := st.recentItems(ctx, tr.ID, 5, 0); len(items) != 0 {
 					t.Fatalf("items of a stale thread kept")
 				}
 				if kind, _ := st.feedbackOf(ctx, tr.ID, replies[i]); kind != "" {

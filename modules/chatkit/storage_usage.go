@@ -3,6 +3,8 @@ package chatkit
 import (
 	"context"
 	"time"
+
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 // usageDelta is what one turn adds to a user's day.
@@ -14,7 +16,12 @@ type usageDelta struct {
 
 // addUsage adds d to owner's counters for the UTC day of now.
 func (s *storage) addUsage(ctx context.Context, owner string, now time.Time, d usageDelta) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO chatkit_usage
+	return s.db.InTx(ctx, func(tx *store.Tx) error { return addUsage(ctx, tx, owner, now, d) })
+}
+
+// addUsage adds d to owner's counters inside tx.
+func addUsage(ctx context.Context, tx *store.Tx, owner string, now time.Time, d usageDelta) error {
+	_, err := tx.Exec(ctx, `INSERT INTO chatkit_usage
 		(owner_id, day, messages, replies, errors, cancelled, ttft_ms_sum, ttft_count, reply_ms_sum, reply_count)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (owner_id, day) DO UPDATE SET

@@ -31,6 +31,15 @@ type ActionHandler interface {
 	HandleAction(ctx context.Context, req *Request, action protocol.Action, itemID string, s Stream) error
 }
 
+// HistorySizer is implemented by responders that read fewer items of
+// Request.History than the handler's history_items, or none at all: the
+// handler then loads only HistoryItems() of them (never more than
+// history_items), and none for 0. Loading and decoding history is most of a
+// turn's database work, so a responder that does not use it should say so.
+type HistorySizer interface {
+	HistoryItems() int
+}
+
 // Request is what a responder knows about the turn.
 type Request struct {
 	// ThreadID and Title identify the thread (Title may be empty).

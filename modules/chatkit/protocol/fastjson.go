@@ -1,0 +1,118 @@
+package protocol
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// jsonAppender is an event that can append its own JSON for the common
+// cases (a text reply); ok is false when it cannot and json.Marshal must.
+type jsonAppender interface {
+	appendJSON(dst []byte) (out []byte, ok bool)
+}
+
+// appendString appends s as a JSON string exactly as encoding/json writes
+// it: printable ASCII other than the quote, the backslash and the HTML
+// characters is copied, anything else goes through json.Marshal.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// AppendItemDone appends a thread.item.done event around an item's JSON
+// (as json.Marshal(ItemDone{Item: item}) writes it).
+func AppendItemDone(dst []byte, item []byte) []byte {
+	dst = append(dst, `{"type":"thread.item.done","item":`...)
+	dst = append(dst, item...)
+	return append(dst, '}')
+}
+
+func (e StreamOptions) appendJSON(dst []byte) ([]byte, bool) {
+	if e.AllowCancel {
+		return append(dst, `{"type":"stream_options","stream_options":{"allow_cancel":true}}`...), true
+	}
+	return append(dst, `{"type":"stream_options","stream_options":{"allow_cancel":false}}`...), true
+}
+
+func (e ItemAdded) appendJSON(dst []byte) ([]byte, bool) {
+	am, ok := e.Item.(*AssistantMessageItem)
+	if !ok || am == nil {
+		return dst, false
+	}
+	dst = append(dst, `{"type":"thread.item.added","item":`...)
+	dst, ok = am.appendJSON(dst)
+	return append(dst, '}'), ok
+}
+
+// appendJSON writes what MarshalJSON writes, for messages without
+// annotations.
+func (i *AssistantMessageItem) appendJSON(dst []byte) ([]byte, bool) {
+	dst = append(dst, `{"type":"assistant_message","id":`...)
+	dst = appendString(dst, i.ID)
+	dst = append(dst, `,"thread_id":`...)
+	dst = appendString(dst, i.ThreadID)
+	dst = append(dst, `,"created_at":"`...)
+	dst = i.CreatedAt.Time.UTC().AppendFormat(dst, TimeLayout)
+	dst = append(dst, `","content":[`...)
+	for k, c := range i.Content {
+		if k > 0 {
+			dst = append(dst, ',')
+		}
+		var ok bool
+		if dst, ok = c.appendJSON(dst); !ok {
+			return dst, false
+		}
+	}
+	return append(dst, "]}"...), true
+}
+
+func (o OutputText) appendJSON(dst []byte) ([]byte, bool) {
+	if len(o.Annotations) > 0 {
+		return dst, false
+	}
+	dst = append(dst, `{"type":"output_text","text":`...)
+	dst = appendString(dst, o.Text)
+	return append(dst, `,"annotations":[]}`...), true
+}
+
+func (e ItemUpdated) appendJSON(dst []byte) ([]byte, bool) {
+	dst = append(dst, `{"type":"thread.item.updated","item_id":`...)
+	dst = appendString(dst, e.ItemID)
+	dst = append(dst, `,"update":{"type":`...)
+	var ok bool
+	switch u := e.Update.(type) {
+	case TextDelta:
+		dst = append(dst, `"`+UpdateTextDelta+`","content_index":`...)
+		dst = appendInt(dst, u.ContentIndex)
+		dst = append(dst, `,"delta":`...)
+		dst = appendString(dst, u.Delta)
+		ok = true
+	case ContentPartAdded:
+		dst = append(dst, `"`+UpdateContentPartAdded+`","content_index":`...)
+		dst = appendInt(dst, u.ContentIndex)
+		dst = append(dst, `,"content":`...)
+		dst, ok = u.Content.appendJSON(dst)
+	case ContentPartDone:
+		dst = append(dst, `"`+UpdateContentPartDone+`","content_index":`...)
+		dst = appendInt(dst, u.ContentIndex)
+		dst = append(dst, `,"content":`...)
+		dst, ok = u.Content.appendJSON(dst)
+	}
+	return append(dst, "}}"...), ok
+}
+
+func appendInt(dst []byte, n int) []byte {
+	if n >= 0 && n < 10 {
+		return append(dst, byte('0'+n))
+	}
+	b, _ := json.Marshal(n)
+	return append(dst, b...)
+}

@@ -1,0 +1,50 @@
+package protocol
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// The events encoded without reflection are byte for byte what
+// json.Marshal writes.
+func TestAppendJSONMatchesMarshal(t *testing.T) {
+	at := NewTime(time.Date(2026, 11, 29, 12, 0, 0, 123456789, time.UTC))
+	texts := []string{"", "Echo: ", "plain words ", `quote " and \ slash`, "<b>&amp;</b>", "tab\tnew\nline\x01", "héllo ✓", "\u2028", "bad \xff utf8"}
+	var evs []Event
+	evs = append(evs, StreamOptions{AllowCancel: true}, StreamOptions{})
+	for _, s := range texts {
+		evs = append(evs,
+			ItemUpdated{ItemID: "msg_" + s, Update: TextDelta{Delta: s}},
+			ItemUpdated{ItemID: "msg_1", Update: TextDelta{ContentIndex: 12, Delta: s}},
+			ItemUpdated{ItemID: "msg_1", Update: ContentPartAdded{Content: OutputText{Text: s}}},
+			ItemUpdated{ItemID: "msg_1", Update: ContentPartDone{ContentIndex: 1, Content: OutputText{Text: s, Annotations: []json.RawMessage{}}}},
+			ItemUpdated{ItemID: "msg_1", Update: ContentPartDone{Content: OutputText{Text: s, Annotations: []json.RawMessage{json.RawMessage(`{"a": 1}`)}}}},
+			ItemAdded{Item: &AssistantMessageItem{ID: "msg_" + s, ThreadID: "thr_1", CreatedAt: at}},
+			ItemAdded{Item: &AssistantMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at, Content: []OutputText{{Text: s}, {Text: "x"}}}},
+		)
+	}
+	fast := 0
+	for _, ev := range evs {
+		want, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := ev.(jsonAppender).appendJSON(nil)
+		if ok {
+			fast++
+			if string(got) != string(want) {
+				t.Errorf("%#v:\n got %s\nwant %s", ev, got, want)
+			}
+		}
+	}
+	if fast < len(evs)-len(texts) {
+		t.Errorf("only %d of %d events took the fast path", fast, len(evs))
+	}
+	item := &AssistantMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at, Content: []OutputText{{Text: "hi"}}}
+	b, _ := json.Marshal(item)
+	want, _ := json.Marshal(ItemDone{Item: item})
+	if got := AppendItemDone(nil, b); string(got) != string(want) {
+		t.Errorf("item done:\n got %s\nwant %s", got, want)
+	}
+}
