@@ -240,6 +240,9 @@ type finishedItem struct {
 // counts (errNotFound is returned after the commit).
 func (s *storage) finishTurn(ctx context.Context, owner, threadID string, items []finishedItem, title *string,
 	now time.Time, usage usageDelta) (dups []string, err error) {
+	if len(items) == 0 && title == nil && usage == (usageDelta{}) {
+		return nil, nil
+	}
 	ms := now.UnixMilli()
 	gone := false
 	err = s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
