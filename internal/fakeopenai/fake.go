@@ -20,6 +20,10 @@ type Reply struct {
 	Chunks []string
 	// Delay is waited before each chunk (a slow model).
 	Delay time.Duration
+	// FirstDelay is waited once before the first chunk, on top of Delay:
+	// a model's time to first token. With Delay it paces a realistic
+	// stream (Delay = 1s / tokens per second).
+	FirstDelay time.Duration
 	// Status, when not 0 or 200, answers with this HTTP status and an
 	// OpenAI error body instead of a stream.
 	Status int
@@ -125,6 +129,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		flusher.Flush()
 	}
 	send(chunk(req.Model, map[string]any{"role": "assistant", "content": ""}, nil))
+	if reply.FirstDelay > 0 {
+		select {
+		case <-time.After(reply.FirstDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	for i, c := range reply.Chunks {
 		if reply.BreakAfter > 0 && i == reply.BreakAfter {
 			send(map[string]any{"error": map[string]any{"message": "The server had an error while processing your request.", "type": "server_error"}})
