@@ -8,7 +8,7 @@ XCADDY   ?= github.com/caddyserver/xcaddy/cmd/xcaddy@v0.4.5
 # path (=.) makes it use this checkout instead of a published release.
 MODULE   ?= github.com/intellistack/intellistack@v0.0.0-00010101000000-000000000000
 
-.PHONY: build run test test-race test-short bench lint xcaddy clean
+.PHONY: build run test test-race test-short bench lint xcaddy clean reliability
 
 ## build: compile Caddy with the standard modules and every IntelliStack module
 build:
@@ -31,6 +31,11 @@ test-race:
 ## test-short: unit tests only (no Caddy, no database: the harness skips those under -short)
 test-short:
 	$(GO) test -short ./...
+
+## reliability: the whole stack in real Caddy processes under a class's load, reloads, two nodes and
+## faults, at the seed's scale (500 students); one table per scenario. `make test` runs a short version.
+reliability:
+	RELIABILITY=full $(GO) test -count=1 -timeout 30m -v ./test/reliability/
 
 ## bench: Go benchmarks, then the load scripts under bench/ (ratios against a baseline run side by side)
 bench:
