@@ -145,23 +145,9 @@ func TestBrandedPagesThroughCaddy(t *testing.T) {
 // width, and keeps a screenshot of each: the logo loads under the CSP, the
 // primary button wears the brand colour, and nothing overflows a phone.
 func TestBrandedPagesInChromium(t *testing.T) {
-	path := chromiumPath(t)
-	shots := screenshotDir(t)
+	shots := testutil.ArtifactDir(t, "")
 	c := testutil.StartCaddy(t, brandedCaddyfile(testutil.SQLitePath(t)))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("ignore-certificate-errors", true),
-	)...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := testutil.NewChromium(t, 90*time.Second)
 
 	scheme := func(s string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {

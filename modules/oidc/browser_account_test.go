@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -15,29 +14,14 @@ import (
 	"github.com/intellistack/intellistack/internal/testutil"
 )
 
-// screenshotDir is where the browser tests keep their screenshots:
-// $OIDC_SCREENSHOTS when set (CI keeps it as an artefact), else a temporary
-// folder of the test.
-func screenshotDir(t *testing.T) string {
-	if d := os.Getenv("OIDC_SCREENSHOTS"); d != "" {
-		d = filepath.Join(d, t.Name())
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 // Chromium walks the account pages with mail in an outbox: sign-up and its
 // "check your inbox" page, the verification link (read from the outbox),
 // sign-out and sign-in, "Forgot password?", the reset link and form, sign-in
 // with the new password, and the lockout page after failed sign-ins. Each
 // step leaves a PNG.
 func TestAccountPagesInChromium(t *testing.T) {
-	path := chromiumPath(t)
 	clockOffset.Store(0)
-	shots := screenshotDir(t)
+	shots := testutil.ArtifactDir(t, "")
 	box := outbox{t.TempDir()}
 	c := testutil.StartCaddy(t, `{
 	intellistack {
@@ -70,17 +54,7 @@ https://localhost {
 		"code_challenge": {pk.challenge}, "code_challenge_method": {"S256"},
 	}.Encode()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("ignore-certificate-errors", true),
-	)...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := testutil.NewChromium(t, 90*time.Second)
 
 	n := 0
 	shot := func(name string) {

@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"net/url"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,21 +12,6 @@ import (
 	"github.com/intellistack/intellistack/internal/testutil"
 )
 
-// chromiumPath finds Debian's Chromium; without it the test skips with a
-// message, or fails when CI is set (.ci/run installs it).
-func chromiumPath(t *testing.T) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if testutil.InCI() {
-		t.Fatal("Chromium is not installed (CI is set, so this fails instead of skipping)")
-	}
-	t.Skip("Chromium is not installed; apt-get install chromium to run the browser test")
-	return ""
-}
-
 // A real browser signs up on the hosted pages: it follows the authorization
 // request to the sign-in page, takes the link to sign-up, fills the form and
 // submits it, and lands on the client's redirect URI with a code, the state
@@ -35,7 +19,6 @@ func chromiumPath(t *testing.T) string {
 // pages' CSP, cookies (Secure, SameSite, __Host- prefix), CSRF check and
 // redirects work in a browser.
 func TestHostedPagesInChromium(t *testing.T) {
-	path := chromiumPath(t)
 	clockOffset.Store(0)
 	c := testutil.StartCaddy(t, `{
 	intellistack {
@@ -63,18 +46,7 @@ https://localhost {
 		"code_challenge": {pk.challenge}, "code_challenge_method": {"S256"},
 	}.Encode()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		// The site uses Caddy's internal CA, which this throwaway profile does not trust.
-		chromedp.Flag("ignore-certificate-errors", true),
-	)...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := testutil.NewChromium(t, 60*time.Second)
 
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(authURL),

@@ -211,7 +211,6 @@ func TestUpstreamFederatedIntelliStack(t *testing.T) {
 // comes back to the relying party's callback with a code, the state and
 // our issuer.
 func TestUpstreamInChromium(t *testing.T) {
-	path := chromiumPath(t)
 	f := startFederation(t, testutil.SQLitePath(t), "https://localhost:__RP__/callback")
 	pk := newPKCE()
 	authURL := f.issuer + "/oauth2/authorize?" + url.Values{
@@ -219,18 +218,7 @@ func TestUpstreamInChromium(t *testing.T) {
 		"scope": {"openid email profile"}, "state": {"chromium-state"}, "nonce": {"n"},
 		"code_challenge": {pk.challenge}, "code_challenge_method": {"S256"},
 	}.Encode()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		// Both sites use Caddy internal CAs, which this throwaway profile does not trust.
-		chromedp.Flag("ignore-certificate-errors", true),
-	)...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
+	ctx := testutil.NewChromium(t, 90*time.Second)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(`a#upstream-uni`),

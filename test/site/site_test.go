@@ -13,7 +13,6 @@ import (
 	"html"
 	"mime/quotedprintable"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -73,34 +72,10 @@ func DevCaddyfile(t *testing.T, outbox, modelURL string, quota int, extra ...[2]
 	return cf
 }
 
-// ChromiumPath finds Chromium; without it the test skips, or fails with CI set.
-func ChromiumPath(t testing.TB) string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if testutil.InCI() {
-		t.Fatal("Chromium is not installed (CI is set, so this fails instead of skipping)")
-	}
-	t.Skip("Chromium is not installed; apt-get install chromium to run the browser test")
-	return ""
-}
-
 // NewBrowser starts a headless Chromium (a throwaway profile that accepts
 // the internal CA's certificates) whose console and exceptions go to t.Logf.
 func NewBrowser(t testing.TB, timeout time.Duration) context.Context {
-	path := ChromiumPath(t)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.WindowSize(1280, 900),
-	)...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	ctx := testutil.NewChromium(t, timeout, chromedp.WindowSize(1280, 900))
 	if err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventConsoleAPICalled:
@@ -168,16 +143,10 @@ func Run(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.
 	}
 }
 
-// ArtifactsDir is where screenshots go.
+// ArtifactsDir is where screenshots go: $TEST_ARTIFACTS/<test>, else
+// testdata/artifacts (ignored by git).
 func ArtifactsDir(t *testing.T) string {
-	dir := os.Getenv("TEST_ARTIFACTS")
-	if dir == "" {
-		dir = "testdata/artifacts"
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return testutil.ArtifactDir(t, "testdata/artifacts")
 }
 
 func Screenshot(t *testing.T, ctx context.Context, name string) {
