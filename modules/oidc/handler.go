@@ -294,6 +294,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.p = p
+	// better_auth_api of this config finds the provider here.
+	if p.registry, err = providersOf(ctx); err != nil {
+		return err
+	}
+	p.registry.register(issuer, p)
 	// bearer_jwt in this same Caddy, configured with this issuer, reads the
 	// keys directly instead of fetching our JWKS over HTTPS (which, with
 	// `tls internal`, the process may not trust).

@@ -54,7 +54,8 @@ type provider struct {
 	requireVerified bool          // require_verified_email
 	upstreams       []*upstream   // sign-in with Google, GitHub or OpenID providers, in config order
 
-	revocations *revocationSet // what bearer_jwt of this config refuses
+	revocations *revocationSet    // what bearer_jwt of this config refuses
+	registry    *providerRegistry // this config's providers; extra cookie secrets (better_auth_api)
 
 	derivedMu sync.Mutex
 	derived   map[string][]byte

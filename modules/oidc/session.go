@@ -53,13 +53,25 @@ func (p *provider) cookieToken(r *http.Request) string {
 	if err != nil {
 		return ""
 	}
+	if cookieMAC(key, token, sig) {
+		return token
+	}
+	// better_auth_api's secret (Better-Auth's), so the API's cookies and
+	// those of the server it replaced are sessions here too.
+	for _, k := range p.registry.secrets() {
+		if cookieMAC(k, token, sig) {
+			return token
+		}
+	}
+	return ""
+}
+
+// cookieMAC checks the base64 HMAC-SHA256 of a signed cookie's token.
+func cookieMAC(key []byte, token, sig string) bool {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(token))
 	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return ""
-	}
-	return token
+	return hmac.Equal([]byte(sig), []byte(want))
 }
 
 // currentSession returns the request's live session, or nil.

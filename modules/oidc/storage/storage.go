@@ -43,6 +43,7 @@ type Storage interface {
 	Credentials
 	Accounts
 	Admin
+	SessionLists
 
 	// DeleteExpired deletes the codes, authorization requests, access and
 	// refresh tokens, sessions and verifications that expired before now.
