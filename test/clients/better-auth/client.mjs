@@ -1,0 +1,141 @@
+// Drives IntelliStack's better_auth_api through Caddy with the official
+// better-auth client, as a browser front end would: createAuthClient with
+// jwtClient, a cookie jar and the page's Origin on every request (what a
+// browser adds by itself). Prints "ok <step>" per step and "ALL OK" at the
+// end; any failure exits non-zero with the reason.
+//
+// Environment: BASE_URL (the site, e.g. https://localhost:8443), ORIGIN (a
+// trusted origin), OUTBOX (the provider's mail outbox directory).
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createAuthClient } from "better-auth/client";
+import { jwtClient } from "better-auth/client/plugins";
+
+const baseURL = process.env.BASE_URL;
+const origin = process.env.ORIGIN;
+const outbox = process.env.OUTBOX;
+const password = "Correct-Horse-42";
+
+// browser returns a client with its own cookie jar.
+function browser() {
+  const jar = new Map();
+  const customFetchImpl = async (input, init = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set("Origin", origin);
+    if (jar.size) headers.set("Cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
+    const res = await fetch(input, { ...init, headers, redirect: "manual" });
+    for (const c of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = c.split(";");
+      const i = pair.indexOf("=");
+      const name = pair.slice(0, i), value = pair.slice(i + 1);
+      if (value === "" || attrs.some((a) => a.trim().toLowerCase() === "max-age=0")) jar.delete(name);
+      else jar.set(name, value);
+    }
+    return res;
+  };
+  const client = createAuthClient({ baseURL, plugins: [jwtClient()], fetchOptions: { customFetchImpl } });
+  return { client, jar };
+}
+
+function check(cond, what, detail) {
+  if (!cond) {
+    console.error(`FAIL ${what}: ${JSON.stringify(detail)}`);
+    process.exit(1);
+  }
+  console.log(`ok ${what}`);
+}
+
+function decode(jwt) {
+  return JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+}
+
+// mails returns the outbox's messages, oldest first, once there are n.
+async function mails(n) {
+  for (let i = 0; i < 200; i++) {
+    const files = readdirSync(outbox).filter((f) => f.endsWith(".eml")).sort();
+    if (files.length >= n) {
+      return files.map((f) => readFileSync(join(outbox, f), "utf8").replace(/=\r\n/g, "").replace(/=3D/g, "="));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`fewer than ${n} mails in ${outbox}`);
+}
+
+const email = `alice-${Date.now()}@example.com`;
+const { client: alice, jar } = browser();
+
+let r = await alice.signUp.email({ name: "Alice Example", email, password });
+check(!r.error && r.data.token && r.data.user.email === email, "sign-up", r);
+check([...jar.keys()].some((k) => k.endsWith("better-auth.session_token")), "session cookie", [...jar.keys()]);
+
+const { client: other } = browser();
+r = await other.signUp.email({ name: "Again", email, password });
+check(r.error?.status === 422 && r.error.code === "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "existing e-mail", r.error);
+r = await other.signUp.email({ name: "Weak", email: `weak-${email}`, password: "short" });
+check(r.error?.status === 400 && r.error.code === "PASSWORD_TOO_SHORT", "weak password", r.error);
+r = await other.signIn.email({ email, password: "Wrong-Horse-42" });
+check(r.error?.status === 401 && r.error.code === "INVALID_EMAIL_OR_PASSWORD", "wrong password", r.error);
+
+r = await other.signIn.email({ email, password });
+check(!r.error && r.data.token && r.data.user.email === email, "sign-in", r);
+
+r = await alice.getSession();
+check(!r.error && r.data.user.email === email && r.data.session.userId === r.data.user.id, "get-session", r);
+const userId = r.data.user.id;
+
+r = await alice.token();
+check(!r.error && decode(r.data.token).sub === userId, "token", r);
+const jwks = await alice.jwks();
+check(!jwks.error && jwks.data.keys.length > 0 && jwks.data.keys.some((k) => k.kid), "jwks", jwks);
+
+r = await alice.updateUser({ name: "Alice B" });
+check(!r.error && r.data.status === true, "update-user", r);
+
+r = await alice.listSessions();
+check(!r.error && r.data.length === 2, "list-sessions", r);
+const otherSession = r.data.find((s) => s.token !== jar.get([...jar.keys()].find((k) => k.endsWith("session_token"))).split(".")[0]);
+r = await alice.revokeSession({ token: otherSession.token });
+check(!r.error && r.data.status === true, "revoke-session", r);
+r = await other.getSession();
+check(!r.error && r.data === null, "revoked session is gone", r);
+
+r = await alice.changePassword({ currentPassword: password, newPassword: "New-Horse-4242" });
+check(!r.error && r.data.token, "change-password", r);
+r = await alice.changePassword({ currentPassword: "Wrong-Horse-42", newPassword: "New-Horse-4243" });
+check(r.error?.status === 400 && r.error.code === "INVALID_PASSWORD", "change-password with a wrong password", r.error);
+
+const before = (await mails(1)).length;
+r = await other.requestPasswordReset({ email, redirectTo: "/reset" });
+check(!r.error && r.data.status === true, "request-password-reset", r);
+const resetMail = (await mails(before + 1)).at(-1);
+const token = resetMail.match(/\/api\/auth\/reset-password\/([A-Za-z0-9_-]+)/)?.[1];
+check(token, "reset mail", resetMail.slice(0, 200));
+r = await other.resetPassword({ newPassword: "Reset-Horse-777", token });
+check(!r.error && r.data.status === true, "reset-password", r);
+r = await other.signIn.email({ email, password: "Reset-Horse-777" });
+check(!r.error && r.data.token, "sign-in with the new password", r);
+
+r = await other.sendVerificationEmail({ email, callbackURL: "/verified" });
+check(!r.error && r.data.status === true, "send-verification-email", r);
+const verifyMail = (await mails(before + 2)).at(-1);
+const vtoken = verifyMail.match(/\/api\/auth\/verify-email\?token=([A-Za-z0-9_-]+)/)?.[1];
+r = await other.verifyEmail({ query: { token: vtoken } });
+check(!r.error && r.data.status === true, "verify-email", r);
+r = await other.getSession();
+check(r.data?.user.emailVerified === true, "verified", r);
+
+r = await other.signOut();
+check(!r.error && r.data.success === true, "sign-out", r);
+r = await other.getSession();
+check(!r.error && r.data === null, "signed out", r);
+
+// A request with cookies but without a trusted Origin (a script on another site).
+const res = await fetch(`${baseURL}/api/auth/update-user`, {
+  method: "POST",
+  headers: { "Content-Type": "application/json", Cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; ") },
+  body: JSON.stringify({ name: "Mallory" }),
+});
+const body = await res.json();
+check(res.status === 403 && body.code === "MISSING_OR_NULL_ORIGIN", "missing origin", body);
+
+console.log("ALL OK");

@@ -1,0 +1,108 @@
+// Package betterauthclient drives better_auth_api with the official
+// better-auth npm client (client.mjs, run by node) through Caddy.
+package betterauthclient
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/intellistack/intellistack"
+	"github.com/intellistack/intellistack/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+const siteCaddyfile = `{
+	intellistack {
+		database %s
+		secret client-test-secret-0123456789abcdef
+	}
+}
+
+https://localhost {
+	better_auth_api {
+		trusted_origins https://app.test
+		secret {env.BETTER_AUTH_SECRET}
+	}
+	oidc_provider {
+		issuer https://localhost:%d
+		client web {
+			redirect_uri https://app.test/callback
+			secret web-client-secret-value-0123456789
+		}
+		mail {
+			from "Course <noreply@localhost>"
+			outbox %s
+		}
+		ip_limit off
+		lockout off
+	}
+	respond "passed through" 200
+}
+`
+
+// TestBetterAuthClient runs client.mjs (sign-up, sign-in, get-session,
+// token and jwks, list/revoke sessions, change and reset password,
+// verification, sign-out and the error cases) against the server. Without
+// node or node_modules (`npm ci` in this folder) it skips, or fails with
+// CI set.
+func TestBetterAuthClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat("node_modules/better-auth/package.json")
+	}
+	if err != nil {
+		if testutil.InCI() {
+			t.Fatalf("node and node_modules are required (npm ci in test/clients/better-auth): %v", err)
+		}
+		t.Skipf("node or node_modules missing (npm ci --ignore-scripts): %v", err)
+	}
+	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
+		outbox := t.TempDir()
+		os.Setenv("BETTER_AUTH_SECRET", "better-auth-client-secret-0123456789abcdef")
+		c := testutil.StartCaddy(t, fmt.Sprintf("{\n\tintellistack {\n\t\tdatabase %s\n\t\tsecret client-test-secret-0123456789abcdef\n\t}\n}\nhttps://localhost {\n\trespond boot\n}\n", database))
+		if err := c.Load(fmt.Sprintf(siteCaddyfile, database, c.HTTPSPort, outbox)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, c)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, "client.mjs")
+		cmd.Env = append(os.Environ(),
+			"BASE_URL="+c.URL(""), "ORIGIN=https://app.test", "OUTBOX="+outbox,
+			// Caddy's internal CA is not in Node's store; the test trusts it.
+			"NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_NO_WARNINGS=1")
+		out, err := cmd.CombinedOutput()
+		t.Logf("client.mjs:\n%s", out)
+		if err != nil || !strings.Contains(string(out), "ALL OK") {
+			t.Fatalf("client.mjs failed: %v", err)
+		}
+	})
+}
+
+// waitFor waits until the loaded config answers (the bootstrap server may
+// take new connections for a moment after the reload).
+func waitFor(t *testing.T, c *testutil.Caddy) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for ok := 0; ok < 20; {
+		resp, err := c.NewClient().Get(c.URL("/api/auth/ok"))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == 200 {
+			ok++
+			continue
+		}
+		ok = 0
+		if time.Now().After(deadline) {
+			t.Fatalf("the config never answered: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
