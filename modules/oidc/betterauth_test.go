@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -19,6 +20,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/intellistack/intellistack/internal/testutil"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
 
 // Tests of better_auth_api through Caddy over HTTPS on SQLite and
@@ -421,6 +423,66 @@ func TestBetterAuthHideExistingUsers(t *testing.T) {
 		dup := b.call("POST", "/sign-up/email", map[string]any{"name": "A", "email": "a@example.com", "password": testPassword}).want(t, 200, "")
 		if dup.body["token"] != nil || dup.user()["id"] == first.user()["id"] || dup.header.Get("Set-Cookie") != "" {
 			t.Fatalf("hidden duplicate: %s %v", dup.raw, dup.header)
+		}
+	})
+}
+
+func TestBetterAuthAdmin(t *testing.T) {
+	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
+		c := startBetterAuth(t, database, t.TempDir(), "")
+		admin, bob, anon := newBAClient(t, c), newBAClient(t, c), newBAClient(t, c)
+		adminID := admin.call("POST", "/sign-up/email", map[string]any{"name": "Ada", "email": "ada@example.com", "password": testPassword}).
+			want(t, 200, "").user()["id"].(string)
+		bobID := bob.call("POST", "/sign-up/email", map[string]any{"name": "Bob", "email": "bob@example.com", "password": testPassword}).
+			want(t, 200, "").user()["id"].(string)
+		if _, err := storage.New(openDB(t, database)).SetRole(context.Background(), adminID, "admin", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+
+		if a := anon.call("GET", "/admin/list-users", nil); a.status != 401 || a.raw != "" || a.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("unauthenticated list-users: %d %q %v", a.status, a.raw, a.header)
+		}
+		bob.call("GET", "/admin/list-users", nil).want(t, 403, "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS")
+		if a := admin.call("GET", "/admin/list-users?limit=10", nil).want(t, 200, ""); a.body["total"] != 2.0 || a.body["limit"] != 10.0 {
+			t.Fatalf("list-users: %s", a.raw)
+		}
+		if a := admin.call("GET", "/admin/list-users?searchValue=bob", nil).want(t, 200, ""); a.body["total"] != 1.0 || a.body["limit"] != nil {
+			t.Fatalf("list-users search: %s", a.raw)
+		}
+		if a := admin.call("POST", "/admin/set-role", map[string]any{"userId": bobID, "role": []string{"student", "instructor"}}).
+			want(t, 200, ""); a.user()["role"] != "student,instructor" {
+			t.Fatalf("set-role: %s", a.raw)
+		}
+		admin.call("POST", "/admin/set-role", map[string]any{"userId": bobID, "role": "wizard"}).
+			want(t, 400, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE")
+		admin.call("POST", "/admin/set-role", map[string]any{"userId": "nobody", "role": "student"}).want(t, 404, "USER_NOT_FOUND")
+		bob.call("POST", "/admin/set-role", map[string]any{"userId": bobID, "role": "admin"}).want(t, 403, "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")
+
+		ban := admin.call("POST", "/admin/ban-user", map[string]any{"userId": bobID, "banReason": "spam", "banExpiresIn": 3600}).want(t, 200, "")
+		if u := ban.user(); u["banned"] != true || u["banReason"] != "spam" || u["banExpires"] == nil {
+			t.Fatalf("ban-user: %s", ban.raw)
+		}
+		if a := bob.call("GET", "/get-session", nil); a.raw != "null" {
+			t.Fatalf("banned user's session: %s", a.raw)
+		}
+		anon.call("POST", "/sign-in/email", map[string]any{"email": "bob@example.com", "password": testPassword}).want(t, 403, "BANNED_USER")
+		admin.call("POST", "/admin/ban-user", map[string]any{"userId": adminID}).want(t, 400, "YOU_CANNOT_BAN_YOURSELF")
+		if a := admin.call("POST", "/admin/unban-user", map[string]any{"userId": bobID}).want(t, 200, ""); a.user()["banned"] != false {
+			t.Fatalf("unban-user: %s", a.raw)
+		}
+		bob.call("POST", "/sign-in/email", map[string]any{"email": "bob@example.com", "password": testPassword}).want(t, 200, "")
+		if a := admin.call("POST", "/admin/list-user-sessions", map[string]any{"userId": bobID}).want(t, 200, ""); len(a.body["sessions"].([]any)) != 1 {
+			t.Fatalf("list-user-sessions: %s", a.raw)
+		}
+		admin.call("POST", "/admin/revoke-user-sessions", map[string]any{"userId": bobID}).want(t, 200, "")
+		if a := bob.call("GET", "/get-session", nil); a.raw != "null" {
+			t.Fatalf("after revoke-user-sessions: %s", a.raw)
+		}
+		admin.call("POST", "/admin/remove-user", map[string]any{"userId": adminID}).want(t, 400, "YOU_CANNOT_REMOVE_YOURSELF")
+		admin.call("POST", "/admin/remove-user", map[string]any{"userId": bobID}).want(t, 200, "")
+		admin.call("GET", "/admin/get-user?id="+bobID, nil).want(t, 404, "USER_NOT_FOUND")
+		if a := admin.call("GET", "/admin/get-user?id="+adminID, nil).want(t, 200, ""); a.body["role"] != "admin" {
+			t.Fatalf("get-user: %s", a.raw)
 		}
 	})
 }
