@@ -9,6 +9,15 @@ import (
 	"time"
 )
 
+// answerCheck says whether a finished assistant message is an acceptable
+// answer (the model's, or a degraded one during a fault).
+type answerCheck func(text string) bool
+
+// modelAnswer accepts the model's whole answer only.
+func modelAnswer(answer string) answerCheck {
+	return func(text string) bool { return strings.Contains(text, answer) }
+}
+
 // hitter says whether a student spends more than the quota: every tenth.
 func hitter(s *student) bool { return s.n%10 == 9 }
 
@@ -17,10 +26,11 @@ func hitter(s *student) bool { return s.n%10 == 9 }
 // for the hitters, who send without pausing — the thread list, the current
 // thread's history, a token refresh every fourth round, and a pause to
 // read between rounds.
-func (s *student) day(deadline time.Time, sc scale, answer string, tl *tally) {
+func (s *student) day(deadline time.Time, sc scale, check answerCheck, tl *tally) {
 	rng := rand.New(rand.NewPCG(uint64(s.n), 42))
 	budget := sc.Quota
-	if hitter(s) {
+	hits := sc.Hitters && hitter(s)
+	if hits {
 		budget += 2
 	}
 	thread, inThread := "", 0
@@ -30,6 +40,7 @@ func (s *student) day(deadline time.Time, sc scale, answer string, tl *tally) {
 				thread, inThread = "", 0
 			}
 			text := fmt.Sprintf("student %d, message %d: why does range(5) stop before 5?", s.n, s.sends+1)
+			started := time.Now()
 			tr := s.send(thread, text)
 			tl.add(func(t *tally) { t.requests++ })
 			switch {
@@ -48,15 +59,19 @@ func (s *student) day(deadline time.Time, sc scale, answer string, tl *tally) {
 				} else {
 					tl.note(&tl.cut, "%s: thread %s: %v", s.email, tr.thread, tr.err)
 				}
-			case !strings.Contains(tr.assistant, answer):
-				tl.note(&tl.errs, "%s: answer %q lacks the model's text", s.email, tr.assistant)
+			case !check(tr.assistant):
+				tl.note(&tl.errs, "%s: unexpected answer %q", s.email, tr.assistant)
 			default:
 				s.accept(tr.thread, text)
 				thread = tr.thread
 				inThread++
-				tl.add(func(t *tally) { t.turns++; t.ttft = append(t.ttft, tr.ttft) })
+				tl.add(func(t *tally) {
+					t.turns++
+					t.ttft = append(t.ttft, tr.ttft)
+					t.outcomes = append(t.outcomes, outcome{at: started, text: tr.assistant})
+				})
 			}
-			if hitter(s) && s.sends < budget {
+			if hits && s.sends < budget {
 				continue
 			}
 		}
@@ -94,7 +109,7 @@ func (s *student) day(deadline time.Time, sc scale, answer string, tl *tally) {
 // runDay runs every student's day at once (arrivals spread over the first
 // seconds) and returns the wall time; during is called meanwhile (reloads,
 // faults) and the day waits for it too.
-func runDay(students []*student, sc scale, answer string, tl *tally, during func(deadline time.Time)) time.Duration {
+func runDay(students []*student, sc scale, check answerCheck, tl *tally, during func(deadline time.Time)) time.Duration {
 	t0 := time.Now()
 	deadline := t0.Add(sc.Duration)
 	spread := min(5*time.Second, sc.Duration/4)
@@ -104,7 +119,7 @@ func runDay(students []*student, sc scale, answer string, tl *tally, during func
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Duration(rand.Int64N(int64(spread))))
-			s.day(deadline, sc, answer, tl)
+			s.day(deadline, sc, check, tl)
 		}()
 	}
 	if during != nil {
@@ -118,7 +133,7 @@ func runDay(students []*student, sc scale, answer string, tl *tally, during func
 // verifyAll checks every student's threads against storage and the quota
 // arithmetic; it returns the lost or duplicated messages and the inexact
 // quotas found, and the expected 429 count.
-func verifyAll(students []*student, answer string, quota int) (problems, quotas []string, want429 int) {
+func verifyAll(students []*student, check answerCheck, quota int) (problems, quotas []string, want429 int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -133,7 +148,7 @@ func verifyAll(students []*student, answer string, quota int) (problems, quotas 
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			p := s.verify(answer)
+			p := s.verify(check)
 			mu.Lock()
 			problems = append(problems, p...)
 			mu.Unlock()
@@ -145,9 +160,9 @@ func verifyAll(students []*student, answer string, quota int) (problems, quotas 
 
 // dayReport is the table of a load scenario; it fails the test on any lost
 // request, cut stream, error, lost or duplicated message, or inexact quota.
-func dayReport(t *testing.T, title string, sc scale, students []*student, tl *tally, wall time.Duration, proc []string, answer string, extra [][2]string) {
+func dayReport(t *testing.T, title string, sc scale, students []*student, tl *tally, wall time.Duration, proc []string, check answerCheck, extra [][2]string) {
 	t.Helper()
-	problems, quotas, want429 := verifyAll(students, answer, sc.Quota)
+	problems, quotas, want429 := verifyAll(students, check, sc.Quota)
 	accepted, retries := 0, 0
 	for _, s := range students {
 		for _, texts := range s.threads {

@@ -28,12 +28,14 @@ type scale struct {
 	Quota    int           // request_quota limit per student per 24h
 	Think    [2]time.Duration
 	Tokens   int // tokens per model answer
+	// Hitters: every tenth student sends two messages past the quota.
+	Hitters bool
 }
 
 // full is the seed's semester day; short the CI version on a 2-core machine.
 var (
-	full  = scale{Students: 500, Duration: 3 * time.Minute, Quota: 20, Think: [2]time.Duration{2 * time.Second, 6 * time.Second}, Tokens: 60}
-	short = scale{Students: 50, Duration: 20 * time.Second, Quota: 6, Think: [2]time.Duration{500 * time.Millisecond, 2 * time.Second}, Tokens: 30}
+	full  = scale{Students: 500, Duration: 3 * time.Minute, Quota: 20, Think: [2]time.Duration{2 * time.Second, 6 * time.Second}, Tokens: 60, Hitters: true}
+	short = scale{Students: 50, Duration: 20 * time.Second, Quota: 6, Think: [2]time.Duration{500 * time.Millisecond, 2 * time.Second}, Tokens: 30, Hitters: true}
 )
 
 func currentScale() scale {

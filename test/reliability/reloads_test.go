@@ -28,7 +28,7 @@ func TestReloads(t *testing.T) {
 	tl := &tally{}
 	var reloadTimes []time.Duration
 	var reloadErrs []string
-	wall := runDay(students, sc, answer, tl, func(deadline time.Time) {
+	wall := runDay(students, sc, modelAnswer(answer), tl, func(deadline time.Time) {
 		every := time.Until(deadline) / (reloads + 1)
 		for i := 1; i <= reloads; i++ {
 			time.Sleep(every)
@@ -85,7 +85,7 @@ func TestReloads(t *testing.T) {
 			len(reloadTimes), ms(pct(reloadTimes, 50)), ms(pct(reloadTimes, 100)), firstFew(reloadErrs), generation)},
 		{"sessions / refresh tokens lost", fmt.Sprintf("%s / %s", firstFew(lostSessions), firstFew(lostRefresh))},
 	}
-	dayReport(t, "reloads (one node, 10 reloads under load)", sc, students, tl, wall, []string{procLine}, answer, extra)
+	dayReport(t, "reloads (one node, 10 reloads under load)", sc, students, tl, wall, []string{procLine}, modelAnswer(answer), extra)
 	for _, l := range [][]string{reloadErrs, lostSessions, lostRefresh} {
 		for i, p := range l {
 			if i < 10 {

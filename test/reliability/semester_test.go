@@ -20,6 +20,6 @@ func TestSemesterDay(t *testing.T) {
 
 	proc := watch(pidOf(t, c))
 	tl := &tally{}
-	wall := runDay(students, sc, answer, tl, nil)
-	dayReport(t, "semester day (one node, PostgreSQL, HTTP/2)", sc, students, tl, wall, []string{proc.end()}, answer, nil)
+	wall := runDay(students, sc, modelAnswer(answer), tl, nil)
+	dayReport(t, "semester day (one node, PostgreSQL, HTTP/2)", sc, students, tl, wall, []string{proc.end()}, modelAnswer(answer), nil)
 }

@@ -42,10 +42,17 @@ type nodeConfig struct {
 	ModelURL   string
 	Quota      int
 	Generation int
+	// FirstTokenTimeout, when set, is the model's first_token_timeout
+	// (default 20s): how long a slow model is waited for.
+	FirstTokenTimeout string
 }
 
 func (n nodeConfig) caddyfile() string {
 	course, _ := filepath.Abs("../../examples/course")
+	timeout := ""
+	if n.FirstTokenTimeout != "" {
+		timeout = "\n\t\t\t\t\t\tfirst_token_timeout " + n.FirstTokenTimeout
+	}
 	return fmt.Sprintf(`{
 	servers {
 		timeouts {
@@ -100,7 +107,7 @@ https://localhost {
 					model openai {
 						base_url %s
 						api_key sk-test
-						model tutor-test
+						model tutor-test%s
 					}
 					retriever lexical {
 						path %s
@@ -114,7 +121,7 @@ https://localhost {
 		respond "course site"
 	}
 }
-`, n.Database, secret, n.Generation, n.Issuer, n.Issuer, n.Issuer, n.Quota, n.ModelURL, course)
+`, n.Database, secret, n.Generation, n.Issuer, n.Issuer, n.Issuer, n.Quota, n.ModelURL, timeout, course)
 }
 
 // pgDatabase is a fresh PostgreSQL schema with a pool big enough for a class.

@@ -258,7 +258,7 @@ func (s *student) accept(thread, text string) {
 // verify checks storage against what was accepted: in every thread the
 // accepted user messages exactly (none lost, none twice), each followed by
 // a finished assistant message holding the model's whole answer.
-func (s *student) verify(answer string) []string {
+func (s *student) verify(check answerCheck) []string {
 	var problems []string
 	for _, thread := range s.order {
 		items, err := s.history(thread)
@@ -272,7 +272,7 @@ func (s *student) verify(answer string) []string {
 			switch it.Type {
 			case "user_message":
 				users = append(users, it.text())
-				if i+1 >= len(items) || items[i+1].Type != "assistant_message" || !strings.Contains(items[i+1].text(), answer) {
+				if i+1 >= len(items) || items[i+1].Type != "assistant_message" || !check(items[i+1].text()) {
 					problems = append(problems, fmt.Sprintf("%s: thread %s: user message %q has no finished answer after it", s.email, thread, it.text()))
 				}
 			case "assistant_message":
@@ -301,6 +301,13 @@ type tally struct {
 	lost       []string // transport errors: requests without an answer
 	cut        []string // streams that ended before the answer was done
 	errs       []string // unexpected statuses and error events
+	outcomes   []outcome
+}
+
+// outcome is a finished turn: when it was sent and what it answered.
+type outcome struct {
+	at   time.Time
+	text string
 }
 
 func (t *tally) add(f func(*tally)) {

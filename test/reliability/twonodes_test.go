@@ -82,14 +82,14 @@ func TestTwoNodes(t *testing.T) {
 
 	procs := []*procStats{watch(pidOf(t, nodes[0])), watch(pidOf(t, nodes[1])), watch(pidOf(t, lb))}
 	tl := &tally{}
-	wall := runDay(students[:sc.Students], sc, answer, tl, nil)
+	wall := runDay(students[:sc.Students], sc, modelAnswer(answer), tl, nil)
 	lines := []string{"node a: " + procs[0].end(), "node b: " + procs[1].end(), "balancer: " + procs[2].end()}
 
 	// Mid-stream kill: a fresh thread, the node serving it killed once the
 	// answer streams, then the retry through the balancer.
 	kill := killMidStream(t, spare, nodes, answer)
 	extra := [][2]string{{"node killed mid-stream", kill}}
-	dayReport(t, "two nodes on PostgreSQL behind a Caddy load balancer", sc, students, tl, wall, lines, answer, extra)
+	dayReport(t, "two nodes on PostgreSQL behind a Caddy load balancer", sc, students, tl, wall, lines, modelAnswer(answer), extra)
 }
 
 // killMidStream runs the kill-and-retry check and returns its table line.
