@@ -5,11 +5,12 @@
 // end; any failure exits non-zero with the reason.
 //
 // Environment: BASE_URL (the site, e.g. https://localhost:8443), ORIGIN (a
-// trusted origin), OUTBOX (the provider's mail outbox directory).
+// trusted origin), OUTBOX (the provider's mail outbox directory),
+// ADMIN_EMAIL (a user with the role admin and the password below).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createAuthClient } from "better-auth/client";
-import { jwtClient } from "better-auth/client/plugins";
+import { adminClient, jwtClient } from "better-auth/client/plugins";
 
 const baseURL = process.env.BASE_URL;
 const origin = process.env.ORIGIN;
@@ -33,7 +34,7 @@ function browser() {
     }
     return res;
   };
-  const client = createAuthClient({ baseURL, plugins: [jwtClient()], fetchOptions: { customFetchImpl } });
+  const client = createAuthClient({ baseURL, plugins: [jwtClient(), adminClient()], fetchOptions: { customFetchImpl } });
   return { client, jar };
 }
 
@@ -128,6 +129,29 @@ r = await other.signOut();
 check(!r.error && r.data.success === true, "sign-out", r);
 r = await other.getSession();
 check(!r.error && r.data === null, "signed out", r);
+
+// The admin plugin.
+const { client: admin } = browser();
+r = await admin.signIn.email({ email: process.env.ADMIN_EMAIL, password });
+check(!r.error && r.data.user.role === "admin", "admin sign-in", r);
+r = await other.admin.listUsers({ query: { limit: 10 } });
+check(r.error?.status === 401, "list-users needs a session", r.error);
+r = await admin.admin.listUsers({ query: { limit: 10, searchValue: email } });
+check(!r.error && r.data.total === 1 && r.data.users[0].id === userId && r.data.limit === 10, "list-users", r);
+r = await admin.admin.setRole({ userId, role: ["student", "instructor"] });
+check(!r.error && r.data.user.role === "student,instructor", "set-role", r);
+r = await admin.admin.banUser({ userId, banReason: "spam", banExpiresIn: 3600 });
+check(!r.error && r.data.user.banned === true && r.data.user.banReason === "spam", "ban-user", r);
+r = await other.signIn.email({ email, password: "Reset-Horse-777" });
+check(r.error?.status === 403 && r.error.code === "BANNED_USER", "banned sign-in", r.error);
+r = await admin.admin.unbanUser({ userId });
+check(!r.error && r.data.user.banned === false, "unban-user", r);
+r = await other.signIn.email({ email, password: "Reset-Horse-777" });
+check(!r.error && r.data.token, "sign-in after unban", r);
+r = await admin.admin.revokeUserSessions({ userId });
+check(!r.error && r.data.success === true, "revoke-user-sessions", r);
+r = await other.getSession();
+check(!r.error && r.data === null, "sessions revoked by the admin", r);
 
 // A request with cookies but without a trusted Origin (a script on another site).
 const res = await fetch(`${baseURL}/api/auth/update-user`, {

@@ -13,6 +13,9 @@ import (
 
 	_ "github.com/intellistack/intellistack"
 	"github.com/intellistack/intellistack/internal/testutil"
+	"github.com/intellistack/intellistack/modules/oidc/password"
+	"github.com/intellistack/intellistack/modules/oidc/storage"
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
@@ -48,7 +51,8 @@ https://localhost {
 
 // TestBetterAuthClient runs client.mjs (sign-up, sign-in, get-session,
 // token and jwks, list/revoke sessions, change and reset password,
-// verification, sign-out and the error cases) against the server. Without
+// verification, sign-out, the admin plugin's list-users, set-role, ban and
+// unban, and the error cases) against the server. Without
 // node or node_modules (`npm ci` in this folder) it skips, or fails with
 // CI set.
 func TestBetterAuthClient(t *testing.T) {
@@ -70,11 +74,12 @@ func TestBetterAuthClient(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, c)
+		createAdmin(t, database)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, node, "client.mjs")
 		cmd.Env = append(os.Environ(),
-			"BASE_URL="+c.URL(""), "ORIGIN=https://app.test", "OUTBOX="+outbox,
+			"BASE_URL="+c.URL(""), "ORIGIN=https://app.test", "OUTBOX="+outbox, "ADMIN_EMAIL=admin@example.com",
 			// Caddy's internal CA is not in Node's store; the test trusts it.
 			"NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_NO_WARNINGS=1")
 		out, err := cmd.CombinedOutput()
@@ -104,5 +109,27 @@ func waitFor(t *testing.T, c *testutil.Caddy) {
 			t.Fatalf("the config never answered: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// createAdmin adds admin@example.com (role admin) to the database Caddy
+// migrated, as `intellistack user` would.
+func createAdmin(t *testing.T, database string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, database, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash, err := password.Hash("Correct-Horse-42", password.DefaultParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := storage.New(db).CreateUser(ctx, storage.User{Email: "admin@example.com", Name: "Admin", Role: "admin",
+		EmailVerified: true, CreatedAt: now, UpdatedAt: now}, hash); err != nil {
+		t.Fatal(err)
 	}
 }
