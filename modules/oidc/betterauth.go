@@ -105,8 +105,10 @@ func (h *BetterAuthAPI) Provision(ctx caddy.Context) error {
 		h.trusted = append(h.trusted, strings.ToLower(o))
 	}
 	if s := repl.ReplaceAll(h.Secret, ""); s != "" {
+		// Kept as given even when short: it must equal the old server's
+		// secret for its cookies to stay valid.
 		if len(s) < 32 {
-			return errors.New("better_auth_api: secret must be at least 32 characters (Better-Auth's own minimum)")
+			ctx.Logger().Warn("better_auth_api: the secret is shorter than 32 characters; use a long random value")
 		}
 		h.secret = []byte(s)
 	}

@@ -340,26 +340,88 @@ func (a *baRequest) expireCookies() {
 	}
 }
 
-// startSession creates a session of the provider for u and sets the cookie;
-// it returns the raw token.
+// dontRememberCookie is Better-Auth's marker of a rememberMe=false
+// session (its value the signed literal "true").
+func (a *baRequest) dontRememberCookie() string {
+	return strings.TrimSuffix(a.p.sessionCookieName(), "session_token") + "dont_remember"
+}
+
+// dontRemember reports whether the request carries a valid dont_remember
+// cookie.
+func (a *baRequest) dontRemember() bool {
+	c, err := a.r.Cookie(a.dontRememberCookie())
+	if err != nil {
+		return false
+	}
+	want, err := a.signCookie("true")
+	return err == nil && hmac.Equal([]byte(c.Value), []byte(want))
+}
+
+// startSession creates a session of the provider for u and sets the cookie
+// (rememberMe false: a one-day session in a cookie that dies with the
+// browser, plus dont_remember); it returns the raw token.
 func (a *baRequest) startSession(u *storage.User) (*storage.Session, string, error) {
 	token := randomToken(32)
 	value, err := a.signCookie(token)
 	if err != nil {
 		return nil, "", err
 	}
+	remember := a.boolean("rememberMe", true)
 	now := a.p.now()
+	ttl := a.p.sessionTTL
+	if !remember {
+		ttl = min(ttl, 24*time.Hour)
+	}
 	ua := a.r.UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]
 	}
 	s, err := a.st.CreateSession(a.r.Context(), hashToken(token), storage.Session{UserID: u.ID, AuthTime: now,
-		ExpiresAt: now.Add(a.p.sessionTTL), IP: a.p.requestIP(a.r), UserAgent: ua, CreatedAt: now})
+		ExpiresAt: now.Add(ttl), IP: a.p.requestIP(a.r), UserAgent: ua, CreatedAt: now})
 	if err != nil {
 		return nil, "", err
 	}
-	http.SetCookie(a.w, a.cookie(value, int(a.p.sessionTTL.Seconds())))
+	if remember {
+		http.SetCookie(a.w, a.cookie(value, int(ttl.Seconds())))
+		if a.dontRemember() {
+			c := a.cookie("", -1)
+			c.Name = a.dontRememberCookie()
+			http.SetCookie(a.w, c)
+		}
+		return s, token, nil
+	}
+	http.SetCookie(a.w, a.cookie(value, 0))
+	marker, err := a.signCookie("true")
+	if err != nil {
+		return nil, "", err
+	}
+	c := a.cookie(marker, 0)
+	c.Name = a.dontRememberCookie()
+	http.SetCookie(a.w, c)
 	return s, token, nil
+}
+
+// refresh is Better-Auth's session refresh on get-session: once a day of
+// use (at most every half session), the session lives a full session_ttl
+// again and the cookie is re-issued. Not for rememberMe=false sessions.
+func (a *baRequest) refresh(s *storage.Session, token string) {
+	if a.dontRemember() || a.r.URL.Query().Get("disableRefresh") == "true" {
+		return
+	}
+	now := a.p.now()
+	updateAge := min(24*time.Hour, a.p.sessionTTL/2)
+	if s.ExpiresAt.Add(-a.p.sessionTTL).Add(updateAge).After(now) {
+		return
+	}
+	expires := now.Add(a.p.sessionTTL)
+	if err := a.st.ExtendSession(a.r.Context(), s.ID, expires, now); err != nil {
+		a.p.logger.Warn("better_auth_api: refreshing a session", zap.Error(err))
+		return
+	}
+	s.ExpiresAt = expires
+	if value, err := a.signCookie(token); err == nil {
+		http.SetCookie(a.w, a.cookie(value, int(a.p.sessionTTL.Seconds())))
+	}
 }
 
 // session is the caller's live session, its raw token and user; nil when
@@ -572,6 +634,7 @@ func (a *baRequest) getSession() {
 		a.json(http.StatusOK, nil)
 		return
 	}
+	a.refresh(s, token)
 	if jwt, err := a.jwtFor(u); err == nil {
 		h.Set("Set-Auth-Jwt", jwt)
 		h.Add("Access-Control-Expose-Headers", "set-auth-jwt")

@@ -486,3 +486,42 @@ func TestBetterAuthAdmin(t *testing.T) {
 		}
 	})
 }
+
+// rememberMe false: a browser-session cookie and dont_remember; a
+// remembered session is refreshed by get-session after a day of use.
+func TestBetterAuthSessionLifetime(t *testing.T) {
+	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
+		clockOffset.Store(0)
+		t.Cleanup(func() { clockOffset.Store(0) })
+		c := startBetterAuth(t, database, t.TempDir(), "")
+		a := newBAClient(t, c)
+		a.call("POST", "/sign-up/email", map[string]any{"name": "A", "email": "a@example.com", "password": testPassword}).want(t, 200, "")
+
+		b := newBAClient(t, c)
+		in := b.call("POST", "/sign-in/email", map[string]any{"email": "a@example.com", "password": testPassword, "rememberMe": false}).want(t, 200, "")
+		cookies := in.header.Values("Set-Cookie")
+		if len(cookies) != 2 || strings.Contains(cookies[0], "Max-Age") || !strings.HasPrefix(cookies[1], "__Secure-better-auth.dont_remember=true.") {
+			t.Fatalf("rememberMe=false cookies: %q", cookies)
+		}
+		s := b.call("GET", "/get-session", nil).want(t, 200, "").body["session"].(map[string]any)
+		exp, _ := time.Parse(time.RFC3339, s["expiresAt"].(string))
+		if d := time.Until(exp); d > 25*time.Hour || d < 23*time.Hour {
+			t.Fatalf("rememberMe=false session lives %s", d)
+		}
+
+		first := a.call("GET", "/get-session", nil).want(t, 200, "")
+		if first.header.Get("Set-Cookie") != "" {
+			t.Fatalf("fresh session re-issued: %v", first.header)
+		}
+		before, _ := time.Parse(time.RFC3339, first.body["session"].(map[string]any)["expiresAt"].(string))
+		advanceClock(36 * time.Hour)
+		again := a.call("GET", "/get-session", nil).want(t, 200, "")
+		after, _ := time.Parse(time.RFC3339, again.body["session"].(map[string]any)["expiresAt"].(string))
+		if !after.After(before.Add(35*time.Hour)) || !strings.Contains(again.header.Get("Set-Cookie"), "Max-Age=604800") {
+			t.Fatalf("session not refreshed: %s -> %s, %v", before, after, again.header)
+		}
+		if again := b.call("GET", "/get-session", nil); again.raw != "null" {
+			t.Fatalf("rememberMe=false session after 36h: %s", again.raw)
+		}
+	})
+}

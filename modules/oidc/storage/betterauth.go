@@ -29,6 +29,9 @@ type SessionLists interface {
 	// Verification returns the value of an unexpired verification without
 	// spending it, or ErrNotFound.
 	Verification(ctx context.Context, identifier string, now time.Time) (string, error)
+
+	// ExtendSession sets a session's expiry, or ErrNotFound.
+	ExtendSession(ctx context.Context, id string, expiresAt, now time.Time) error
 }
 
 var _ SessionLists = (*SQL)(nil)
@@ -88,4 +91,11 @@ func (s *SQL) Verification(ctx context.Context, identifier string, now time.Time
 	var value string
 	err := s.db.QueryRow(ctx, "SELECT value FROM verifications WHERE identifier = ? AND expires_at > ?", identifier, ms(now)).Scan(&value)
 	return value, notFound(err)
+}
+
+// ExtendSession moves a session's expiry (Better-Auth's refresh on use).
+// ErrNotFound when the session is gone.
+func (s *SQL) ExtendSession(ctx context.Context, id string, expiresAt, now time.Time) error {
+	res, err := s.db.Exec(ctx, "UPDATE sessions SET expires_at = ?, updated_at = ? WHERE id = ?", ms(expiresAt), ms(now), id)
+	return affected(res, err)
 }
