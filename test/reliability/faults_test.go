@@ -10,44 +10,43 @@ import (
 	"testing"
 	"time"
 
-	"github.com/intellistack/intellistack/internal/fakeopenai"
 	"github.com/intellistack/intellistack/internal/testutil"
 )
 
-// modelServer serves the fake model on a fixed address that can stop
-// accepting (connection refused, as a model server that is down) and come
-// back on the same address.
-type modelServer struct {
-	fake *fakeopenai.Server
-	addr string
-	mu   sync.Mutex
-	l    net.Listener
-	srv  *http.Server
+// switchServer serves a handler (the fake model, a JWKS relay) on a fixed
+// address that can stop accepting (connection refused, as a server that is
+// down) and come back on the same address.
+type switchServer struct {
+	handler http.Handler
+	addr    string
+	mu      sync.Mutex
+	l       net.Listener
+	srv     *http.Server
 }
 
-func newModelServer(t *testing.T, fake *fakeopenai.Server) *modelServer {
+func newSwitchServer(t *testing.T, h http.Handler) *switchServer {
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &modelServer{fake: fake, addr: l.Addr().String()}
+	m := &switchServer{handler: h, addr: l.Addr().String()}
 	m.serve(l)
 	t.Cleanup(m.down)
 	return m
 }
 
-func (m *modelServer) baseURL() string { return "http://" + m.addr + "/v1" }
+func (m *switchServer) baseURL() string { return "http://" + m.addr + "/v1" }
 
-func (m *modelServer) serve(l net.Listener) {
+func (m *switchServer) serve(l net.Listener) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.l, m.srv = l, &http.Server{Handler: m.fake.Config.Handler}
+	m.l, m.srv = l, &http.Server{Handler: m.handler}
 	go m.srv.Serve(l)
 }
 
 // down stops accepting at once; answers already streaming finish (a model
 // server being stopped), and then its connections close.
-func (m *modelServer) down() {
+func (m *switchServer) down() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.srv == nil {
@@ -64,7 +63,7 @@ func (m *modelServer) down() {
 	m.srv = nil
 }
 
-func (m *modelServer) up() error {
+func (m *switchServer) up() error {
 	var l net.Listener
 	var err error
 	for i := 0; i < 50; i++ { // the port may take a moment to be free again
@@ -93,7 +92,7 @@ func TestFaultModel(t *testing.T) {
 	db := pgDatabase(t)
 	fake, answer := pacedModel(t, sc.Tokens)
 	paced := fake.Default
-	model := newModelServer(t, fake)
+	model := newSwitchServer(t, fake.Config.Handler)
 	cfg := nodeConfig{Database: db, Issuer: "https://localhost:__HTTPS_PORT__", ModelURL: model.baseURL(), Quota: sc.Quota, FirstTokenTimeout: "2s"}
 	c := testutil.StartCaddyProcess(t, cfg.caddyfile())
 	s := newSite(t, c)

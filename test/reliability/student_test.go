@@ -24,6 +24,7 @@ type student struct {
 	browser, api *http.Client
 	access       string
 	refreshToken string
+	apiURL       string // the ChatKit endpoint; default the site's
 
 	// What the server accepted, checked against storage at the end.
 	threads     map[string][]string // thread id → texts of accepted user messages
@@ -77,7 +78,11 @@ func (s *student) post(body string) (*http.Response, time.Time, error) {
 			GotConn:              func(i httptrace.GotConnInfo) { reused = i.Reused },
 			GotFirstResponseByte: func() { gotByte = true },
 		}
-		req, _ := http.NewRequest(http.MethodPost, s.site.URL+"/api/v1/chatkit", strings.NewReader(body))
+		endpoint := s.apiURL
+		if endpoint == "" {
+			endpoint = s.site.URL + "/api/v1/chatkit"
+		}
+		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
 		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+s.access)
@@ -236,7 +241,7 @@ func (s *student) listThreads() error {
 // refresh rotates the student's refresh token (the widget does so a minute
 // before the access token expires).
 func (s *student) refresh() error {
-	tok, err := s.site.refresh(s.api, s.refreshToken)
+	tok, err := s.site.refresh(s.browser, s.refreshToken)
 	if err != nil {
 		return err
 	}
