@@ -365,6 +365,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		"chatkit {\n responder echo {\n bogus\n }\n}",
 		"chatkit {\n responder echo extra\n}",
 		"chatkit {\n retention 1d 2d\n}",
+		"chatkit {\n thread_order newest\n}",
+		"chatkit {\n thread_order\n}",
 	} {
 		if err := new(chatkit.Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser(cf)); err == nil {
 			t.Errorf("accepted %q", cf)

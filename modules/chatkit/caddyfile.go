@@ -41,6 +41,7 @@ func parseChatKit(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		history_items       <n>
 //		max_page_size       <n>
 //		retention           <duration>
+//		thread_order        created|activity
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -85,6 +86,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("module %s is not a responder", name)
 			}
 			h.ResponderRaw = caddyconfig.JSONModuleObject(mod, "name", name, nil)
+		case "thread_order":
+			_, v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if v != "created" && v != "activity" {
+				return d.Errf("thread_order: %q is not created or activity", v)
+			}
+			h.ThreadOrder = v
 		case "max_request_body":
 			n, err := intArg(d)
 			if err != nil {

@@ -66,6 +66,15 @@ type Handler struct {
 	//	read_timeout <duration>
 	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 
+	// ThreadOrder is how threads.list orders a user's threads: "created"
+	// (by creation, as the ChatKit protocol and the reference server do) or
+	// "activity" (by last activity, so a thread that just got a message
+	// comes first: a history panel of recent conversations). The `after`
+	// cursor pages in the same order. Default: created.
+	//
+	//	thread_order created|activity
+	ThreadOrder string `json:"thread_order,omitempty"`
+
 	// MaxInputBytes caps the text of one user message (all parts and the
 	// quoted text); longer messages answer 413. Default: 16 KiB.
 	//
@@ -178,6 +187,7 @@ func (h *Handler) newServer(db func(context.Context) (*store.DB, error)) *server
 		historyItems:    h.HistoryItems,
 		maxStream:       time.Duration(h.MaxStreamDuration),
 		dbTimeout:       defaultDBTimeout,
+		byActivity:      h.ThreadOrder == "activity",
 	}
 	if s.maxInput <= 0 {
 		s.maxInput = defaultMaxInput
@@ -199,6 +209,11 @@ func (h *Handler) Validate() error {
 	if h.MaxRequestBody < 0 || h.MaxInputBytes < 0 || h.MaxSelectionBytes < 0 || h.HistoryItems < 0 ||
 		h.MaxPageSize < 0 || h.MaxStreamDuration < 0 || h.Retention < 0 || h.ReadTimeout < 0 {
 		return errors.New("limits must not be negative")
+	}
+	switch h.ThreadOrder {
+	case "", "created", "activity":
+	default:
+		return fmt.Errorf("thread_order %q: use created or activity", h.ThreadOrder)
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ type server struct {
 	maxSelection    int
 	defaultPageSize int
 	maxPageSize     int
+	byActivity      bool // threads.list by last activity (thread_order activity)
 	historyItems    int
 	maxStream       time.Duration
 	dbTimeout       time.Duration
@@ -154,7 +155,7 @@ func (s *server) pageQuery(p *protocol.ListParams) pageQuery {
 	if limit > s.maxPageSize {
 		limit = s.maxPageSize
 	}
-	return pageQuery{after: p.After, limit: limit, desc: p.Order != "asc"}
+	return pageQuery{after: p.After, limit: limit, desc: p.Order != "asc", byActivity: s.byActivity}
 }
 
 // getThread answers threads.get_by_id: the thread with its first page of

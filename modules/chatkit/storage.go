@@ -157,14 +157,19 @@ func (s *storage) getThread(ctx context.Context, owner, id string) (*threadRow, 
 	return t, err
 }
 
-// listThreads pages through owner's threads by creation time (id breaks
-// ties), strictly after the thread named by after.
+// listThreads pages through owner's threads by creation time, or by last
+// activity with p.byActivity (id breaks ties), strictly after the thread
+// named by after.
 func (s *storage) listThreads(ctx context.Context, owner string, p pageQuery) ([]*threadRow, bool, error) {
+	col := "created_at" // a constant, never input: it is spliced into the SQL
+	if p.byActivity {
+		col = "last_activity_at"
+	}
 	args := []any{owner}
 	where := "owner_id = ?"
 	if p.after != "" {
 		var created int64
-		err := s.db.QueryRow(ctx, "SELECT created_at FROM chatkit_threads WHERE id = ? AND owner_id = ?",
+		err := s.db.QueryRow(ctx, "SELECT "+col+" FROM chatkit_threads WHERE id = ? AND owner_id = ?",
 			p.after, owner).Scan(&created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, false, errBadCursor
@@ -176,7 +181,7 @@ func (s *storage) listThreads(ctx context.Context, owner string, p pageQuery) ([
 		if p.desc {
 			cmp = "<"
 		}
-		where += fmt.Sprintf(" AND (created_at %s ? OR (created_at = ? AND id %s ?))", cmp, cmp)
+		where += fmt.Sprintf(" AND (%s %s ? OR (%s = ? AND id %s ?))", col, cmp, col, cmp)
 		args = append(args, created, created, p.after)
 	}
 	dir := "ASC"
@@ -185,7 +190,7 @@ func (s *storage) listThreads(ctx context.Context, owner string, p pageQuery) ([
 	}
 	args = append(args, p.limit+1)
 	rows, err := s.db.Query(ctx, "SELECT "+threadColumns+" FROM chatkit_threads WHERE "+where+
-		" ORDER BY created_at "+dir+", id "+dir+" LIMIT ?", args...)
+		" ORDER BY "+col+" "+dir+", id "+dir+" LIMIT ?", args...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -216,6 +221,8 @@ type pageQuery struct {
 	after string
 	limit int
 	desc  bool
+	// byActivity orders threads by last activity instead of creation.
+	byActivity bool
 }
 
 // updateTitle renames owner's thread.

@@ -109,6 +109,22 @@ func TestStorageConformance(t *testing.T) {
 			if _, _, err := st.listThreads(ctx, "lister", pageQuery{after: other.ID, limit: 5}); !errors.Is(err, errBadCursor) {
 				t.Fatalf("another owner's cursor: %v", err)
 			}
+			// A message in the older thread moves it first by activity
+			// (thread_order activity), not by creation.
+			if err := st.addItem(ctx, a.ID, reply(a.ID, "later"), base.Add(time.Hour), nil); err != nil {
+				t.Fatal(err)
+			}
+			rows, more, err = st.listThreads(ctx, "lister", pageQuery{limit: 1, desc: true, byActivity: true})
+			if err != nil || !more || len(rows) != 1 || rows[0].ID != a.ID {
+				t.Fatalf("first page by activity %v %v %v", rows, more, err)
+			}
+			rows, more, err = st.listThreads(ctx, "lister", pageQuery{after: a.ID, limit: 1, desc: true, byActivity: true})
+			if err != nil || more || len(rows) != 1 || rows[0].ID != b.ID {
+				t.Fatalf("second page by activity %v %v %v", rows, more, err)
+			}
+			if rows, _, _ = st.listThreads(ctx, "lister", pageQuery{limit: 1, desc: true}); rows[0].ID != b.ID {
+				t.Fatalf("by creation, the newer thread stays first: %v", rows[0].ID)
+			}
 		})
 
 		t.Run("items", func(t *testing.T) {

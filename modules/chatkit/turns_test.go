@@ -67,7 +67,7 @@ func TestLockedThreadRefusesMessages(t *testing.T) {
 
 func TestValidateRejectsNegativeLimits(t *testing.T) {
 	t.Parallel()
-	for _, h := range []*Handler{{MaxInputBytes: -1}, {MaxStreamDuration: -1}, {Retention: -1}} {
+	for _, h := range []*Handler{{MaxInputBytes: -1}, {MaxStreamDuration: -1}, {Retention: -1}, {ThreadOrder: "newest"}} {
 		if err := h.Validate(); err == nil {
 			t.Errorf("accepted %+v", h)
 		}
