@@ -115,7 +115,7 @@ func (a *baRequest) serve(path string) {
 		return
 	}
 	if route.method == "POST" {
-		if !a.checkOrigin(route.form) || !a.readBody(route.form) {
+		if !a.checkOrigin(route.form) || !a.readBody(route.form) || !a.checkCallbacks() {
 			return
 		}
 	}
@@ -159,6 +159,28 @@ func (a *baRequest) checkOrigin(formCSRF bool) bool {
 	if r.Header.Get("Origin") != "" && !a.h.originTrusted(a.p, r, r.Header.Get("Origin")) {
 		a.fail(http.StatusForbidden, "INVALID_ORIGIN", "Invalid origin")
 		return false
+	}
+	return true
+}
+
+// checkCallbacks is the rest of Better-Auth's origin middleware: the URLs
+// a request asks to be sent to (body or query) must be relative or of a
+// trusted origin.
+func (a *baRequest) checkCallbacks() bool {
+	for _, f := range []struct{ name, code, msg string }{
+		{"callbackURL", "INVALID_CALLBACK_URL", "Invalid callbackURL"},
+		{"redirectTo", "INVALID_REDIRECT_URL", "Invalid redirectURL"},
+		{"errorCallbackURL", "INVALID_ERROR_CALLBACK_URL", "Invalid errorCallbackURL"},
+		{"newUserCallbackURL", "INVALID_NEW_USER_CALLBACK_URL", "Invalid newUserCallbackURL"},
+	} {
+		v, _, ok := a.str(f.name)
+		if q := a.r.URL.Query().Get(f.name); v == "" && q != "" {
+			v = q
+		}
+		if !ok || !a.callbackOK(v) {
+			a.fail(http.StatusForbidden, f.code, f.msg)
+			return false
+		}
 	}
 	return true
 }

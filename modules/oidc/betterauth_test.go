@@ -525,3 +525,59 @@ func TestBetterAuthSessionLifetime(t *testing.T) {
 		}
 	})
 }
+
+// Form CSRF, callback URLs, the cookie domain, lockouts and the audit log.
+func TestBetterAuthGuards(t *testing.T) {
+	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
+		c := startBetterAuth(t, database, t.TempDir(), "cookie_domain localhost")
+		a := newBAClient(t, c)
+		up := a.call("POST", "/sign-up/email", map[string]any{"name": "A", "email": "a@example.com", "password": testPassword}).want(t, 200, "")
+		if !strings.Contains(up.header.Get("Set-Cookie"), "Domain=localhost") {
+			t.Fatalf("cookie_domain: %v", up.header.Get("Set-Cookie"))
+		}
+		fresh := newBAClient(t, c)
+		fresh.origin = "https://evil.test"
+		fresh.call("POST", "/sign-in/email", map[string]any{"email": "a@example.com", "password": testPassword}).want(t, 403, "INVALID_ORIGIN")
+		fresh.origin = ""
+		req, _ := http.NewRequest("POST", c.URL("/api/auth/sign-in/email"), strings.NewReader(`{"email":"a@example.com","password":"x"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+		if resp, err := c.NewClient().Do(req); err != nil || resp.StatusCode != 403 {
+			t.Fatalf("cross-site navigation sign-in: %v %v", resp, err)
+		} else {
+			resp.Body.Close()
+		}
+		fresh.origin = "https://app.test"
+		fresh.call("POST", "/sign-in/email", map[string]any{"email": "a@example.com", "password": testPassword, "callbackURL": "https://evil.test/x"}).
+			want(t, 403, "INVALID_CALLBACK_URL")
+		in := fresh.call("POST", "/sign-in/email", map[string]any{"email": "a@example.com", "password": testPassword, "callbackURL": "https://app.test/home"}).
+			want(t, 200, "")
+		if in.body["redirect"] != true || in.body["url"] != "https://app.test/home" {
+			t.Fatalf("sign-in with callbackURL: %s", in.raw)
+		}
+		a.call("POST", "/request-password-reset", map[string]any{"email": "a@example.com", "redirectTo": "https://evil.test/r"}).
+			want(t, 403, "INVALID_REDIRECT_URL")
+
+		// The provider's account lockout answers with Better-Auth's 429.
+		for i := 0; i < 5; i++ {
+			fresh.call("POST", "/sign-in/email", map[string]any{"email": "a@example.com", "password": "Wrong-Horse-42"}).want(t, 401, "INVALID_EMAIL_OR_PASSWORD")
+		}
+		locked := fresh.call("POST", "/sign-in/email", map[string]any{"email": "a@example.com", "password": testPassword}).want(t, 429, "")
+		if locked.body["message"] != "Too many requests. Please try again later." || locked.header.Get("X-Retry-After") == "" {
+			t.Fatalf("lockout: %s %v", locked.raw, locked.header)
+		}
+
+		events, err := storage.New(openDB(t, database)).ListEvents(context.Background(), storage.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, e := range events {
+			seen[e.Event+"/"+e.Outcome]++
+		}
+		if seen["sign_up/success"] != 1 || seen["sign_in/success"] != 1 || seen["sign_in/failure"] < 6 {
+			t.Fatalf("audit events: %v", seen)
+		}
+	})
+}
