@@ -68,7 +68,7 @@ func (s *student) day(deadline time.Time, sc scale, check answerCheck, tl *tally
 				tl.add(func(t *tally) {
 					t.turns++
 					t.ttft = append(t.ttft, tr.ttft)
-					t.outcomes = append(t.outcomes, outcome{at: started, text: tr.assistant})
+					t.outcomes = append(t.outcomes, outcome{at: started, took: time.Since(started), text: tr.assistant})
 				})
 			}
 			if hits && s.sends < budget {
@@ -111,6 +111,7 @@ func (s *student) day(deadline time.Time, sc scale, check answerCheck, tl *tally
 // faults) and the day waits for it too.
 func runDay(students []*student, sc scale, check answerCheck, tl *tally, during func(deadline time.Time)) time.Duration {
 	t0 := time.Now()
+	tl.context = startContext()
 	deadline := t0.Add(sc.Duration)
 	spread := min(5*time.Second, sc.Duration/4)
 	var wg sync.WaitGroup
@@ -127,6 +128,7 @@ func runDay(students []*student, sc scale, check answerCheck, tl *tally, during 
 		go func() { defer wg.Done(); during(deadline) }()
 	}
 	wg.Wait()
+	tl.contextRows = tl.context.rows()
 	return time.Since(t0)
 }
 
@@ -194,6 +196,7 @@ func dayReport(t *testing.T, title string, sc scale, students []*student, tl *ta
 	for i, p := range proc {
 		rows = append(rows, [2]string{fmt.Sprintf("Caddy process %d", i+1), p})
 	}
+	rows = append(rows, tl.contextRows...)
 	t.Log(table(title, rows))
 	failed := len(tl.lost) + len(tl.cut) + len(tl.errs) + len(problems) + len(quotas)
 	t.Logf("SUMMARY %s: %d students, %d turns, TTFT p99 %s, history p99 %s, lost %d, cut %d, errors %d, lost/duplicated messages %d, inexact quotas %d",

@@ -126,7 +126,7 @@ func (p *procStats) end() string {
 	close(p.stop)
 	<-p.finished
 	wall := time.Since(p.start).Seconds()
-	return fmt.Sprintf("peak RSS %d MiB under load (%d MiB since start, sign-ins included), CPU %.1f s (avg %.2f cores, peak %.2f over 1 s)",
+	return fmt.Sprintf("peak RSS %d MiB during the load (%d MiB over the process's life, sign-ins included), CPU %.1f s (avg %.2f cores, peak %.2f over 1 s)",
 		p.peakRSS/1024, p.lifeRSS/1024, p.cpu, p.cpu/wall, p.peakCPU)
 }
 
@@ -161,4 +161,46 @@ func firstFew(list []string) string {
 		return "0"
 	}
 	return fmt.Sprintf("%d (first: %s)", len(list), list[0])
+}
+
+// machineBusy reads /proc/stat: busy and total jiffies of all CPUs.
+func machineBusy() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+// context is what else ran: the machine's CPU use over the scenario (every
+// process, other agents' included) and this test process's (the simulated
+// students and the fake model), so that figures can be read against it.
+type loadContext struct {
+	busy0, total0 float64
+	self          *procStats
+}
+
+func startContext() *loadContext {
+	b, t := machineBusy()
+	return &loadContext{busy0: b, total0: t, self: watch(os.Getpid())}
+}
+
+func (c *loadContext) rows() [][2]string {
+	b, t := machineBusy()
+	cores := 0
+	if s, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		cores = strings.Count(string(s), "processor\t:")
+	}
+	return [][2]string{
+		{"machine CPU (all processes)", fmt.Sprintf("%.0f%% busy of %d cores during the scenario", 100*(b-c.busy0)/(t-c.total0), cores)},
+		{"test process (students, fake model)", c.self.end()},
+	}
 }

@@ -296,22 +296,25 @@ func (s *student) verify(check answerCheck) []string {
 
 // tally gathers a scenario's figures from every student goroutine.
 type tally struct {
-	mu         sync.Mutex
-	ttft       []time.Duration
-	historyLat []time.Duration
-	turns      int // complete streamed turns
-	requests   int // every API request (turns, lists, history, refreshes)
-	refreshes  int
-	refused429 int
-	lost       []string // transport errors: requests without an answer
-	cut        []string // streams that ended before the answer was done
-	errs       []string // unexpected statuses and error events
-	outcomes   []outcome
+	mu          sync.Mutex
+	ttft        []time.Duration
+	historyLat  []time.Duration
+	turns       int // complete streamed turns
+	requests    int // every API request (turns, lists, history, refreshes)
+	refreshes   int
+	refused429  int
+	lost        []string // transport errors: requests without an answer
+	cut         []string // streams that ended before the answer was done
+	errs        []string // unexpected statuses and error events
+	outcomes    []outcome
+	context     *loadContext // set by runDay
+	contextRows [][2]string
 }
 
 // outcome is a finished turn: when it was sent and what it answered.
 type outcome struct {
 	at   time.Time
+	took time.Duration // to the end of the stream
 	text string
 }
 
