@@ -165,12 +165,11 @@ func verifyAll(students []*student, check answerCheck, quota int) (problems, quo
 func dayReport(t *testing.T, title string, sc scale, students []*student, tl *tally, wall time.Duration, proc []string, check answerCheck, extra [][2]string) {
 	t.Helper()
 	problems, quotas, want429 := verifyAll(students, check, sc.Quota)
-	accepted, retries := 0, 0
+	accepted, retries := 0, idleResends.Swap(0)
 	for _, s := range students {
 		for _, texts := range s.threads {
 			accepted += len(texts)
 		}
-		retries += s.idleRetries
 	}
 	target := func(d, seed time.Duration) string {
 		if d < seed {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -189,11 +191,48 @@ func (s *site) client(h2 bool, jar http.CookieJar) *http.Client {
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     90 * time.Second,
 	}
+	var rt http.RoundTripper = tr
 	if !h2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		rt = resendOnIdleClose{tr}
 	}
-	return &http.Client{Transport: tr, Jar: jar, Timeout: 2 * time.Minute,
+	return &http.Client{Transport: rt, Jar: jar, Timeout: 2 * time.Minute,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// idleResends counts HTTP/1.1 requests re-sent by resendOnIdleClose.
+var idleResends atomic.Int64
+
+// resendOnIdleClose re-sends, once, a request that went out on a reused
+// idle HTTP/1.1 connection which the server closed before any response
+// byte: that is what browsers do (Chromium and Firefox retry such a request
+// on a fresh connection, POST included), and what a server closing idle
+// connections during a reload counts on. Go's Transport does so only for
+// idempotent requests; ChatKit and the token endpoint are POST. HTTP/2
+// clients need no such help: a request refused by GOAWAY is retried by the
+// transport itself.
+type resendOnIdleClose struct{ next http.RoundTripper }
+
+func (r resendOnIdleClose) RoundTrip(req *http.Request) (*http.Response, error) {
+	var reused, gotByte bool
+	trace := &httptrace.ClientTrace{
+		GotConn:              func(i httptrace.GotConnInfo) { reused = i.Reused },
+		GotFirstResponseByte: func() { gotByte = true },
+	}
+	resp, err := r.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	if err == nil || !reused || gotByte || req.Context().Err() != nil || (req.Body != nil && req.GetBody == nil) {
+		return resp, err
+	}
+	again := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, berr := req.GetBody()
+		if berr != nil {
+			return resp, err
+		}
+		again.Body = body
+	}
+	idleResends.Add(1)
+	return r.next.RoundTrip(again)
 }
 
 var (

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"strings"
 	"sync"
 	"time"
@@ -27,11 +26,10 @@ type student struct {
 	apiURL       string // the ChatKit endpoint; default the site's
 
 	// What the server accepted, checked against storage at the end.
-	threads     map[string][]string // thread id → texts of accepted user messages
-	order       []string            // thread ids in creation order
-	sends       int                 // quota-counted operations sent
-	ok429       int                 // of which refused with 429
-	idleRetries int                 // HTTP/1.1 requests re-sent after a reused idle connection closed
+	threads map[string][]string // thread id → texts of accepted user messages
+	order   []string            // thread ids in creation order
+	sends   int                 // quota-counted operations sent
+	ok429   int                 // of which refused with 429
 }
 
 // chatEvent is the part of a ChatKit SSE event the harness reads.
@@ -64,36 +62,19 @@ type turn struct {
 	err       error // transport error or cut stream
 }
 
-// post sends one ChatKit request. An HTTP/1.1 client re-sends it once when
-// it went out on a reused idle connection that the server closed before any
-// response byte: that is what browsers do (Chromium and Firefox retry such
-// a request on a fresh connection), and what a server closing idle
-// connections during a reload must count on. Go's Transport does the same
-// only for idempotent methods; ChatKit is all POST. HTTP/2 clients need no
-// such help: a request refused by GOAWAY is retried by the transport.
+// post sends one ChatKit request (HTTP/1.1 clients re-send it as browsers
+// do: resendOnIdleClose).
 func (s *student) post(body string) (*http.Response, time.Time, error) {
-	for attempt := 0; ; attempt++ {
-		var reused, gotByte bool
-		trace := &httptrace.ClientTrace{
-			GotConn:              func(i httptrace.GotConnInfo) { reused = i.Reused },
-			GotFirstResponseByte: func() { gotByte = true },
-		}
-		endpoint := s.apiURL
-		if endpoint == "" {
-			endpoint = s.site.URL + "/api/v1/chatkit"
-		}
-		req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+s.access)
-		t0 := time.Now()
-		resp, err := s.api.Do(req)
-		if err != nil && !s.h2 && reused && !gotByte && attempt == 0 {
-			s.idleRetries++
-			continue
-		}
-		return resp, t0, err
+	endpoint := s.apiURL
+	if endpoint == "" {
+		endpoint = s.site.URL + "/api/v1/chatkit"
 	}
+	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.access)
+	t0 := time.Now()
+	resp, err := s.api.Do(req)
+	return resp, t0, err
 }
 
 func input(text string) map[string]any {
