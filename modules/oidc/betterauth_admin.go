@@ -58,6 +58,16 @@ func (a *baRequest) audit(admin *storage.User, event string, u *storage.User, de
 }
 
 // target reads userId and loads the user: 404 USER_NOT_FOUND.
+// adminOn is admin, then target: the acting admin and the user the request
+// names, or false once the answer is written.
+func (a *baRequest) adminOn(code, message string) (admin, u *storage.User, ok bool) {
+	if admin, ok = a.admin(code, message); !ok {
+		return nil, nil, false
+	}
+	u, ok = a.target()
+	return admin, u, ok
+}
+
 func (a *baRequest) target() (*storage.User, bool) {
 	f, ok := a.required("userId")
 	if !ok {
@@ -138,11 +148,7 @@ func (a *baRequest) adminGetUser() {
 }
 
 func (a *baRequest) adminSetRole() {
-	admin, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE", "You are not allowed to change users role")
-	if !ok {
-		return
-	}
-	u, ok := a.target()
+	admin, u, ok := a.adminOn("YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE", "You are not allowed to change users role")
 	if !ok {
 		return
 	}
@@ -170,11 +176,7 @@ func (a *baRequest) adminSetRole() {
 }
 
 func (a *baRequest) adminBanUser() {
-	admin, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users")
-	if !ok {
-		return
-	}
-	u, ok := a.target()
+	admin, u, ok := a.adminOn("YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users")
 	if !ok {
 		return
 	}
@@ -211,11 +213,7 @@ func (a *baRequest) adminBanUser() {
 }
 
 func (a *baRequest) adminUnbanUser() {
-	admin, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users")
-	if !ok {
-		return
-	}
-	u, ok := a.target()
+	admin, u, ok := a.adminOn("YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users")
 	if !ok {
 		return
 	}
@@ -229,10 +227,7 @@ func (a *baRequest) adminUnbanUser() {
 }
 
 func (a *baRequest) adminListUserSessions() {
-	if _, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS", "You are not allowed to list users sessions"); !ok {
-		return
-	}
-	u, ok := a.target()
+	_, u, ok := a.adminOn("YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS", "You are not allowed to list users sessions")
 	if !ok {
 		return
 	}
@@ -249,11 +244,7 @@ func (a *baRequest) adminListUserSessions() {
 }
 
 func (a *baRequest) adminRevokeUserSessions() {
-	admin, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS", "You are not allowed to revoke users sessions")
-	if !ok {
-		return
-	}
-	u, ok := a.target()
+	admin, u, ok := a.adminOn("YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS", "You are not allowed to revoke users sessions")
 	if !ok {
 		return
 	}
@@ -268,11 +259,7 @@ func (a *baRequest) adminRevokeUserSessions() {
 }
 
 func (a *baRequest) adminRemoveUser() {
-	admin, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS", "You are not allowed to delete users")
-	if !ok {
-		return
-	}
-	u, ok := a.target()
+	admin, u, ok := a.adminOn("YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS", "You are not allowed to delete users")
 	if !ok {
 		return
 	}
