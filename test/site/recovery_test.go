@@ -163,8 +163,12 @@ func TestWidgetRecovery(t *testing.T) {
 	WaitJS(t, ctx, "the panel open again", shadow(".panel")+`.hidden === false`)
 	Run(t, ctx, chromedp.Click(Shadow(`button[aria-label="Close"]`)))
 	WaitJS(t, ctx, "the panel closed", shadow(".panel")+`.hidden`)
-	Eval[bool](t, ctx, `(document.querySelector('button[data-tutor-sign-out]').click(), true)`)
-	WaitJS(t, ctx, "signed out", `document.documentElement.dataset.tutorSignedIn === 'false'`)
+	// Sign-out forgets the tokens at once, then goes through the provider's
+	// logout and back here: wait for that new page (the marker is gone), or
+	// "Sign in" would race the logout and find the provider session alive.
+	Eval[bool](t, ctx, `(window.beforeSignOut = true, document.querySelector('button[data-tutor-sign-out]').click(), true)`)
+	WaitJS(t, ctx, "signed out, back from the provider's logout", `!window.beforeSignOut && location.pathname === '/' &&
+		document.readyState === 'complete' && document.documentElement.dataset.tutorSignedIn === 'false'`)
 	Run(t, ctx, chromedp.Click(chromedp.JSPath(`document.querySelector('button[data-tutor-sign-in]')`)))
 	WaitJS(t, ctx, "the hosted sign-in page", `!!document.querySelector('form#sign-in')`)
 	Run(t, ctx, chromedp.Click(chromedp.JSPath(`[...document.querySelectorAll('a')].find(a => a.textContent.includes('Create an account'))`)))
