@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -300,18 +301,29 @@ func (c *Caddy) Adapt(caddyfile string) ([]byte, error) {
 // --force` does. It returns the admin API's error for a config that fails.
 func (c *Caddy) Load(caddyfile string) error {
 	body := c.Expand(caddyfile)
-	req, err := http.NewRequest(http.MethodPost, "http://"+c.AdminAddr+"/load", strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "text/caddyfile")
-	req.Header.Set("Cache-Control", "must-revalidate")
 	// A new connection each time: the admin server may be replaced by a load,
 	// and a kept-alive connection to the old one fails with a reset.
 	admin := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Minute}
-	resp, err := admin.Do(req)
-	if err != nil {
-		return err
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequest(http.MethodPost, "http://"+c.AdminAddr+"/load", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "text/caddyfile")
+		req.Header.Set("Cache-Control", "must-revalidate")
+		resp, err = admin.Do(req)
+		if err == nil {
+			break
+		}
+		// After a failed load Caddy puts the previous config's admin server
+		// back; a connection accepted while that happens is closed without
+		// an answer. An operator (or a script) sends the same load again, and
+		// loading one config twice is harmless: so does this, twice at most.
+		if attempt == 2 || (!errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.ECONNREFUSED)) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(resp.Body)
