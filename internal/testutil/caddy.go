@@ -316,10 +316,11 @@ func (c *Caddy) Load(caddyfile string) error {
 		if err == nil {
 			break
 		}
-		// After a failed load Caddy puts the previous config's admin server
-		// back; a connection accepted while that happens is closed without
-		// an answer. An operator (or a script) sends the same load again, and
-		// loading one config twice is harmless: so does this, twice at most.
+		// Every load, even one that then fails, replaces Caddy's admin
+		// server and stops the old one in the background; a connection the
+		// old one accepted meanwhile is closed without an answer. An operator
+		// (or a script) sends the same load again, and loading one config
+		// twice is harmless: so does this, twice at most.
 		if attempt == 2 || (!errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.ECONNREFUSED)) {
 			return err
 		}
