@@ -72,35 +72,9 @@ func (s *SQL) CreateUserWithAccount(ctx context.Context, u User, providerID, acc
 	if providerID == ProviderCredential {
 		return nil, errors.New("storage: the credential provider is not an upstream")
 	}
-	if u.ID == "" {
-		u.ID = NewID()
-	}
-	if u.Role == "" {
-		u.Role = DefaultRole
-	}
-	claims, err := encodeClaims(u.Claims)
-	if err != nil {
-		return nil, err
-	}
-	verified := 0
-	if u.EmailVerified {
-		verified = 1
-	}
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO users (id, email, email_verified, name, image, role, banned, metadata, claims, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, 0, '{}', ?, ?, ?)`, u.ID, u.Email, verified, u.Name, nullString(u.Image), u.Role,
-			claims, ms(u.CreatedAt), ms(u.UpdatedAt)); err != nil {
-			if store.IsUniqueViolation(err) {
-				return ErrEmailTaken
-			}
-			return err
-		}
+	return s.createUser(ctx, u, func(tx *store.Tx, u *User) error {
 		return insertAccount(ctx, tx, u.ID, providerID, accountID, u.CreatedAt)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &u, nil
 }
 
 func insertAccount(ctx context.Context, tx *store.Tx, userID, providerID, accountID string, now time.Time) error {

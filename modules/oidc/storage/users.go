@@ -86,6 +86,17 @@ func userByID(ctx context.Context, q querier, id string) (*User, error) {
 
 // CreateUser implements Users.
 func (s *SQL) CreateUser(ctx context.Context, u User, passwordHash string) (*User, error) {
+	return s.createUser(ctx, u, func(tx *store.Tx, u *User) error {
+		_, err := tx.Exec(ctx, `INSERT INTO accounts (id, user_id, provider_id, account_id, password, created_at, updated_at)
+			VALUES (?, ?, 'credential', ?, ?, ?, ?)`, NewID(), u.ID, u.ID, passwordHash, ms(u.CreatedAt), ms(u.UpdatedAt))
+		return err
+	})
+}
+
+// createUser inserts u (with an id and the default role when it has none)
+// and, in the same transaction, its first way to sign in: no user without
+// one.
+func (s *SQL) createUser(ctx context.Context, u User, account func(tx *store.Tx, u *User) error) (*User, error) {
 	if u.ID == "" {
 		u.ID = NewID()
 	}
@@ -109,9 +120,7 @@ func (s *SQL) CreateUser(ctx context.Context, u User, passwordHash string) (*Use
 			}
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO accounts (id, user_id, provider_id, account_id, password, created_at, updated_at)
-			VALUES (?, ?, 'credential', ?, ?, ?, ?)`, NewID(), u.ID, u.ID, passwordHash, ms(u.CreatedAt), ms(u.UpdatedAt))
-		return err
+		return account(tx, &u)
 	})
 	if err != nil {
 		return nil, err
