@@ -23,29 +23,11 @@ func TestAccountPagesInChromium(t *testing.T) {
 	clockOffset.Store(0)
 	shots := testutil.ArtifactDir(t, "")
 	box := outbox{t.TempDir()}
-	c := testutil.StartCaddy(t, `{
-	intellistack {
-		database `+testutil.SQLitePath(t)+`
-		secret `+testSecret+`
-	}
-}
-
-https://localhost {
-	oidc_provider {
-		issuer https://localhost:__HTTPS_PORT__
-		client spa {
-			redirect_uri https://localhost:__HTTPS_PORT__/callback
-			public
-			skip_consent
-		}
-		mail {
+	c := testutil.StartCaddy(t, browserSite(t, `mail {
 			from "Course <noreply@localhost>"
 			outbox `+box.dir+`
 		}
-		lockout 3 30m
-	}
-	respond /callback "callback reached" 200
-}`)
+		lockout 3 30m`))
 	issuer := c.URL("")
 	pk := newPKCE()
 	authURL := issuer + "/oauth2/authorize?" + url.Values{

@@ -12,18 +12,14 @@ import (
 	"github.com/intellistack/intellistack/internal/testutil"
 )
 
-// A real browser signs up on the hosted pages: it follows the authorization
-// request to the sign-in page, takes the link to sign-up, fills the form and
-// submits it, and lands on the client's redirect URI with a code, the state
-// and the issuer. This is what the Go cookie-jar tests cannot prove: that the
-// pages' CSP, cookies (Secure, SameSite, __Host- prefix), CSRF check and
-// redirects work in a browser.
-func TestHostedPagesInChromium(t *testing.T) {
-	clockOffset.Store(0)
-	c := testutil.StartCaddy(t, `{
+// browserSite is the site the browser tests drive: the provider with a
+// public, first-party client whose callback answers "callback reached", on
+// a database of the test's own; extra goes into the oidc_provider block.
+func browserSite(t *testing.T, extra string) string {
+	return `{
 	intellistack {
-		database `+testutil.SQLitePath(t)+`
-		secret `+testSecret+`
+		database ` + testutil.SQLitePath(t) + `
+		secret ` + testSecret + `
 	}
 }
 
@@ -35,9 +31,21 @@ https://localhost {
 			public
 			skip_consent
 		}
+		` + extra + `
 	}
 	respond /callback "callback reached" 200
-}`)
+}`
+}
+
+// A real browser signs up on the hosted pages: it follows the authorization
+// request to the sign-in page, takes the link to sign-up, fills the form and
+// submits it, and lands on the client's redirect URI with a code, the state
+// and the issuer. This is what the Go cookie-jar tests cannot prove: that the
+// pages' CSP, cookies (Secure, SameSite, __Host- prefix), CSRF check and
+// redirects work in a browser.
+func TestHostedPagesInChromium(t *testing.T) {
+	clockOffset.Store(0)
+	c := testutil.StartCaddy(t, browserSite(t, ""))
 	issuer := c.URL("")
 	pk := newPKCE()
 	authURL := issuer + "/oauth2/authorize?" + url.Values{
