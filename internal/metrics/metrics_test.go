@@ -36,3 +36,12 @@ func TestRegisterSameCollectorTwiceAndAcrossRegistries(t *testing.T) {
 		t.Fatal("a different collector under a registered name was accepted")
 	}
 }
+
+func TestUserHash(t *testing.T) {
+	if got := UserHash("u-1"); len(got) != 16 || got == "u-1" || got != UserHash("u-1") || got == UserHash("u-2") {
+		t.Fatalf("UserHash(u-1) = %q", got)
+	}
+	if UserHash("") != "" {
+		t.Fatal("an anonymous request gets no user field value")
+	}
+}
