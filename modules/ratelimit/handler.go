@@ -17,6 +17,7 @@ import (
 
 	"github.com/intellistack/intellistack/identity"
 	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/internal/metrics"
 	"github.com/intellistack/intellistack/modules/store"
 )
 
@@ -125,6 +126,7 @@ type Handler struct {
 	exempt  caddyhttp.MatcherSet
 	zone    string
 	policy  string
+	counts  zoneCounters
 	logger  *zap.Logger
 }
 
@@ -199,6 +201,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := claimZone(ctx.Context, storeKind, h.zone, h.Zone != "", spanOf(limits).window, fingerprint); err != nil {
 		return err
 	}
+	if err := metrics.Register(ctx, decisions); err != nil {
+		return err
+	}
+	h.counts = countersFor(h.zone)
 
 	switch storeKind {
 	case "memory":
@@ -256,6 +262,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if c := h.logger.Check(zapcore.DebugLevel, "quota key did not resolve"); c != nil {
 			c.Write(zap.String("zone", h.zone), zap.String("key_template", h.Key))
 		}
+		count(h.counts.keyMissing)
 		return writeError(w, apierror.New(http.StatusBadRequest, "quota_key_missing",
 			fmt.Sprintf("This endpoint counts requests per %s, which this request does not carry.", h.Key)))
 	}
@@ -268,6 +275,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return r.Context().Err() // the client went away; nothing to answer
 		}
 		h.logger.Error("quota check failed", zap.String("zone", h.zone), zap.Bool("fail_open", h.FailOpen), zap.Error(err))
+		count(h.counts.unavailable)
 		if h.FailOpen {
 			return next.ServeHTTP(w, r)
 		}
@@ -281,11 +289,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl.Set("http.quota.remaining", d.Remaining)
 	repl.Set("http.quota.reset", seconds(d.Reset))
 	if !d.Allowed {
+		count(h.counts.refuse)
 		if c := h.logger.Check(zapcore.DebugLevel, "request over quota"); c != nil {
 			c.Write(zap.String("zone", h.zone), zap.Stringer("limit", d.Limit), zap.Duration("retry_after", d.RetryAfter))
 		}
 		return writeRefusal(w, d)
 	}
+	count(h.counts.admit)
 	return next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), decisionKey{}, d)))
 }
 
