@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/internal/metrics"
 )
 
 func init() {
@@ -92,6 +94,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.target = t
+	if err := metrics.Register(ctx, dbPool); err != nil {
+		return err
+	}
 
 	switch a.Migrate {
 	case "", "auto", "check":

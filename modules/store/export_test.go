@@ -1,6 +1,9 @@
 package store
 
-import "github.com/caddyserver/caddy/v2"
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Test-only views of the shared handle, so tests can prove that reloads reuse
 // it and shutdown closes it.
@@ -40,3 +43,8 @@ func (t target) DSN() string      { return t.dsn }
 
 // DatabaseSetting is the expanded database setting of an app.
 func DatabaseSetting(a *App) string { return a.target.dsn }
+
+// PoolCollector is the pool collector over the given databases only.
+func PoolCollector(dbs ...*DB) prometheus.Collector {
+	return poolCollector{dbs: func() []*DB { return dbs }}
+}

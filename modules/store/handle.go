@@ -60,6 +60,7 @@ func (h *handle) open(ctx context.Context, migrate func(context.Context, *DB) er
 		return err
 	}
 	h.db = db
+	trackOpen(db)
 	close(h.ready)
 	return nil
 }
@@ -82,6 +83,7 @@ func (h *handle) Destruct() error {
 	if h.db == nil {
 		return nil
 	}
+	untrack(h.db)
 	return h.db.close()
 }
 
