@@ -42,6 +42,8 @@ type baRoute struct {
 var baRoutes = map[string]baRoute{
 	"/sign-up/email":           {"POST", true, (*baRequest).signUp},
 	"/sign-in/email":           {"POST", true, (*baRequest).signIn},
+	"/sign-in/social":          {"POST", false, (*baRequest).signInSocial},
+	"/error":                   {"GET", false, (*baRequest).errorPage},
 	"/sign-out":                {"POST", false, (*baRequest).signOut},
 	"/get-session":             {"GET", false, (*baRequest).getSession},
 	"/list-sessions":           {"GET", false, (*baRequest).listSessions},
@@ -99,6 +101,14 @@ func (a *baRequest) serve(path string) {
 		a.resetPasswordLink(strings.TrimPrefix(path, "/reset-password/"))
 		return
 	}
+	if name, ok := strings.CutPrefix(path, "/callback/"); ok && (a.r.Method == http.MethodGet || a.r.Method == http.MethodPost) {
+		// The upstream's redirect: no Origin to check (a top-level
+		// navigation); the flow cookie and state bind it instead.
+		if a.useStorage() {
+			a.socialCallback(name)
+		}
+		return
+	}
 	route, ok := baRoutes[path]
 	if !ok {
 		a.w.WriteHeader(http.StatusNotFound) // Better-Auth: empty body, no content type
@@ -119,13 +129,20 @@ func (a *baRequest) serve(path string) {
 			return
 		}
 	}
+	if a.useStorage() {
+		route.serve(a)
+	}
+}
+
+// useStorage sets a.st, or answers 503 when the store is not ready.
+func (a *baRequest) useStorage() bool {
 	st, err := a.p.storage(a.r.Context())
 	if err != nil {
 		a.fail(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "The authentication service is starting")
-		return
+		return false
 	}
 	a.st = st
-	route.serve(a)
+	return true
 }
 
 // checkOrigin is Better-Auth's origin check: a POST that carries cookies

@@ -57,6 +57,21 @@ type upstreamFlow struct {
 	RequestID string `json:"r,omitempty"`
 	LinkUser  string `json:"l,omitempty"` // linking to this signed-in user
 	Expires   int64  `json:"e"`
+
+	// Set by better_auth_api's /sign-in/social: the leg's redirect_uri
+	// (its /callback/<name>) and where its callback sends the browser.
+	Redirect    string `json:"ru,omitempty"`
+	CallbackURL string `json:"cb,omitempty"`
+	ErrorURL    string `json:"eu,omitempty"`
+	NewUserURL  string `json:"nu,omitempty"`
+}
+
+// redirectURL is the redirect_uri the leg was started with.
+func (p *provider) redirectURL(u *upstream, f *upstreamFlow) string {
+	if f.Redirect != "" {
+		return f.Redirect
+	}
+	return p.upstreamCallbackURL(u)
 }
 
 func (p *provider) flowCookieName() string {
@@ -207,12 +222,14 @@ func (p *provider) handleUpstreamStart(w http.ResponseWriter, r *http.Request, u
 	p.redirect(w, r, cfg.AuthCodeURL(flow.State, opts...))
 }
 
-// refusal is an upstream sign-in that ends on the error page.
+// refusal is an upstream sign-in that ends on the error page (or, for
+// better_auth_api, in a redirect with its error code).
 type refusal struct {
 	event   string
 	status  int
 	detail  string // audit detail, after the upstream's name; no secret
 	message string // for the user
+	code    string // Better-Auth's callback error code
 	userID  string
 	email   string
 }
@@ -243,8 +260,7 @@ func (p *provider) handleUpstreamCallback(w http.ResponseWriter, r *http.Request
 	}
 	flow := p.openFlow(r)
 	p.setFlowCookie(w, "", -1) // one use, whatever happens
-	state := form.Get("state")
-	if flow == nil || flow.Upstream != u.name || state == "" || !hmac.Equal([]byte(state), []byte(flow.State)) {
+	if !flow.answers(u, form.Get("state")) || flow.Redirect != "" {
 		p.upstreamRefused(w, r, u, nil, refusal{event: evUpstreamSignIn, status: http.StatusBadRequest, detail: "state mismatch",
 			message: "This sign-in was not started in this browser, was already used or has expired. Start again."})
 		return
@@ -254,22 +270,10 @@ func (p *provider) handleUpstreamCallback(w http.ResponseWriter, r *http.Request
 	if flow.LinkUser != "" {
 		event = evUpstreamLink
 	}
-	if e := form.Get("error"); e != "" {
-		p.upstreamRefused(w, r, u, req, refusal{event: event, status: http.StatusBadGateway, detail: "upstream error: " + safeName(e),
-			message: u.label + " did not sign you in (" + safeName(e) + ")."})
-		return
-	}
-	// RFC 9207: an upstream that names itself must be the one this leg
-	// went to (a mix-up attack sends another provider's answer here).
-	if iss := form.Get("iss"); iss != "" && u.kind == kindOIDC && iss != u.issuer {
-		p.upstreamRefused(w, r, u, req, refusal{event: event, status: http.StatusBadRequest, detail: "issuer mismatch",
-			message: "The answer did not come from " + u.label + ". Start again."})
-		return
-	}
-	code := form.Get("code")
-	if code == "" || len(code) > 2048 {
-		p.upstreamRefused(w, r, u, req, refusal{event: event, status: http.StatusBadRequest, detail: "upstream error: no code",
-			message: u.label + " sent no authorization code."})
+	code, ref := legAnswer(u, form)
+	if ref != nil {
+		ref.event = event
+		p.upstreamRefused(w, r, u, req, *ref)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), upstreamLegTimeout)
@@ -287,6 +291,33 @@ func (p *provider) handleUpstreamCallback(w http.ResponseWriter, r *http.Request
 	p.upstreamSignIn(w, r, st, u, req, id)
 }
 
+// answers reports whether a callback with this state finishes the leg the
+// flow cookie describes (nil: no live leg in this browser).
+func (f *upstreamFlow) answers(u *upstream, state string) bool {
+	return f != nil && f.Upstream == u.name && state != "" && hmac.Equal([]byte(state), []byte(f.State))
+}
+
+// legAnswer reads the upstream's answer at a callback whose state matched:
+// its error, its issuer (RFC 9207) and the authorization code.
+func legAnswer(u *upstream, form url.Values) (string, *refusal) {
+	if e := form.Get("error"); e != "" {
+		return "", &refusal{status: http.StatusBadGateway, detail: "upstream error: " + safeName(e),
+			message: u.label + " did not sign you in (" + safeName(e) + ").", code: safeName(e)}
+	}
+	// An upstream that names itself must be the one this leg went to (a
+	// mix-up attack sends another provider's answer here).
+	if iss := form.Get("iss"); iss != "" && u.kind == kindOIDC && iss != u.issuer {
+		return "", &refusal{status: http.StatusBadRequest, detail: "issuer mismatch",
+			message: "The answer did not come from " + u.label + ". Start again.", code: "issuer_mismatch"}
+	}
+	code := form.Get("code")
+	if code == "" || len(code) > 2048 {
+		return "", &refusal{status: http.StatusBadRequest, detail: "upstream error: no code",
+			message: u.label + " sent no authorization code.", code: "no_code"}
+	}
+	return code, nil
+}
+
 // upstreamIdentity is who the upstream says signed in.
 type upstreamIdentity struct {
 	Subject       string
@@ -299,26 +330,26 @@ type upstreamIdentity struct {
 // identity: a verified ID token with our nonce (OpenID Connect), or
 // GitHub's /user and /user/emails.
 func (p *provider) upstreamIdentity(ctx context.Context, u *upstream, code string, flow *upstreamFlow) (*upstreamIdentity, *refusal) {
-	down := func(what string, err error) *refusal {
+	down := func(what, code string, err error) *refusal {
 		status, detail := upstreamFailure(err)
 		msg := u.label + " did not answer in time. Try again, or sign in another way."
 		if status != http.StatusGatewayTimeout {
 			msg = u.label + " could not complete the sign-in. Try again, or sign in another way."
 		}
-		return &refusal{status: status, detail: "upstream error: " + what + ": " + detail, message: msg}
+		return &refusal{status: status, detail: "upstream error: " + what + ": " + detail, message: msg, code: code}
 	}
-	cfg, err := u.oauth2Config(ctx, p.upstreamCallbackURL(u))
+	cfg, err := u.oauth2Config(ctx, p.redirectURL(u, flow))
 	if err != nil {
-		return nil, down("discovery", err)
+		return nil, down("discovery", "invalid_code", err)
 	}
 	tok, err := cfg.Exchange(u.context(ctx), code, oauth2.VerifierOption(flow.Verifier))
 	if err != nil {
-		return nil, down("token", err)
+		return nil, down("token", "invalid_code", err)
 	}
 	var id *upstreamIdentity
 	if u.kind == kindGitHub {
 		if id, err = u.githubIdentity(ctx, tok); err != nil {
-			return nil, down("api", err)
+			return nil, down("api", "unable_to_get_user_info", err)
 		}
 	} else {
 		var ref *refusal
@@ -329,11 +360,11 @@ func (p *provider) upstreamIdentity(ctx context.Context, u *upstream, code strin
 	id.Email = normalizeEmail(id.Email)
 	if id.Subject == "" || len(id.Subject) > 255 {
 		return nil, &refusal{status: http.StatusBadGateway, detail: "upstream error: no subject",
-			message: u.label + " did not say who you are."}
+			message: u.label + " did not say who you are.", code: "unable_to_get_user_info"}
 	}
 	if !validEmail(id.Email) {
 		return nil, &refusal{status: http.StatusBadRequest, detail: "no usable e-mail address",
-			message: u.label + " did not share a usable e-mail address with us. Sign in another way."}
+			message: u.label + " did not share a usable e-mail address with us. Sign in another way.", code: "email_not_found"}
 	}
 	if len(id.Name) > 200 {
 		id.Name = id.Name[:200]
@@ -472,34 +503,44 @@ func upstreamFailure(err error) (int, string) {
 	return http.StatusBadGateway, clip(err.Error(), 200)
 }
 
-// upstreamSignIn signs in the user linked to the identity, links it to the
-// user with the same verified address when the upstream verified it too,
-// or creates a user; anything else is refused without a write.
+// upstreamSignIn signs in the user the identity belongs to (upstreamUser)
+// and resumes the authorization request; a refusal ends on the error page.
 func (p *provider) upstreamSignIn(w http.ResponseWriter, r *http.Request, st storage.Storage, u *upstream, req *authRequest, id *upstreamIdentity) {
+	user, event, ref, err := p.upstreamUser(r, st, u, id)
+	switch {
+	case err != nil:
+		p.logger.Error("upstream sign-in", zap.String("upstream", u.name), zap.Error(err))
+		p.errorPage(w, errServer("could not complete the sign-in"))
+	case ref != nil:
+		p.upstreamRefused(w, r, u, req, *ref)
+	default:
+		p.upstreamSignedIn(w, r, st, u, req, user, event, "")
+	}
+}
+
+// upstreamUser finds who the identity signs in: the user linked to it, the
+// user with the same address when both sides verified it (linking it), or
+// a new user (event is then evUpstreamSignUp). Anything else is a refusal,
+// returned before any write; err is a storage failure. The hosted pages
+// and better_auth_api's social callback both decide here.
+func (p *provider) upstreamUser(r *http.Request, st storage.Storage, u *upstream, id *upstreamIdentity) (*storage.User, string, *refusal, error) {
 	ctx := r.Context()
-	fail := func(event string, status int, detail, msg string, user *storage.User) {
-		f := refusal{event: event, status: status, detail: detail, message: msg, email: id.Email}
+	refuse := func(event string, status int, detail, msg, code string, user *storage.User) (*storage.User, string, *refusal, error) {
+		f := &refusal{event: event, status: status, detail: detail, message: msg, code: code, email: id.Email}
 		if user != nil {
 			f.userID = user.ID
 		}
-		p.upstreamRefused(w, r, u, req, f)
-	}
-	serverError := func(err error) {
-		p.logger.Error("upstream sign-in", zap.String("upstream", u.name), zap.Error(err))
-		p.errorPage(w, errServer("could not complete the sign-in"))
+		return nil, "", f, nil
 	}
 	user, err := st.UserByAccount(ctx, u.name, id.Subject)
 	switch {
 	case err == nil:
 		if user.IsBanned(p.now()) {
-			fail(evUpstreamSignIn, http.StatusForbidden, "user is banned", "This account is suspended.", user)
-			return
+			return refuse(evUpstreamSignIn, http.StatusForbidden, "user is banned", "This account is suspended.", "banned", user)
 		}
-		p.upstreamSignedIn(w, r, st, u, req, user, evUpstreamSignIn, "")
-		return
+		return user, evUpstreamSignIn, nil, nil
 	case !errors.Is(err, storage.ErrNotFound):
-		serverError(err)
-		return
+		return nil, "", nil, err
 	}
 	existing, _, err := st.UserWithPassword(ctx, id.Email)
 	switch {
@@ -509,40 +550,35 @@ func (p *provider) upstreamSignIn(w http.ResponseWriter, r *http.Request, st sto
 			if !id.EmailVerified {
 				side = "the upstream address is not verified"
 			}
-			fail(evUpstreamLink, http.StatusConflict, "unverified e-mail: "+side, "An account with "+id.Email+
-				" already exists. Sign in with your password first; you can then link "+u.label+" from your linked accounts page.", existing)
-			return
+			return refuse(evUpstreamLink, http.StatusConflict, "unverified e-mail: "+side, "An account with "+id.Email+
+				" already exists. Sign in with your password first; you can then link "+u.label+" from your linked accounts page.",
+				"account_not_linked", existing)
 		}
 		if existing.IsBanned(p.now()) {
-			fail(evUpstreamSignIn, http.StatusForbidden, "user is banned", "This account is suspended.", existing)
-			return
+			return refuse(evUpstreamSignIn, http.StatusForbidden, "user is banned", "This account is suspended.", "banned", existing)
 		}
 		if err := st.LinkAccount(ctx, existing.ID, u.name, id.Subject, p.now()); err != nil {
 			if errors.Is(err, storage.ErrAccountTaken) { // a concurrent sign-in linked it
-				fail(evUpstreamLink, http.StatusConflict, "account linked concurrently", "Try again.", existing)
-				return
+				return refuse(evUpstreamLink, http.StatusConflict, "account linked concurrently", "Try again.", "unable_to_link_account", existing)
 			}
-			serverError(err)
-			return
+			return nil, "", nil, err
 		}
 		p.record(r, storage.Event{Event: evUpstreamLink, Outcome: "success", UserID: existing.ID, Email: existing.Email,
 			Detail: u.name + ": by verified e-mail"})
-		p.upstreamSignedIn(w, r, st, u, req, existing, evUpstreamSignIn, "")
+		return existing, evUpstreamSignIn, nil, nil
 	case errors.Is(err, storage.ErrNotFound):
 		now := p.now()
 		created, err := st.CreateUserWithAccount(ctx, storage.User{Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name,
 			CreatedAt: now, UpdatedAt: now}, u.name, id.Subject)
 		if errors.Is(err, storage.ErrEmailTaken) || errors.Is(err, storage.ErrAccountTaken) {
-			fail(evUpstreamSignUp, http.StatusConflict, "created concurrently", "This account was just created. Try again.", nil)
-			return
+			return refuse(evUpstreamSignUp, http.StatusConflict, "created concurrently", "This account was just created. Try again.", "unable_to_create_user", nil)
 		}
 		if err != nil {
-			serverError(err)
-			return
+			return nil, "", nil, err
 		}
-		p.upstreamSignedIn(w, r, st, u, req, created, evUpstreamSignUp, "")
+		return created, evUpstreamSignUp, nil, nil
 	default:
-		serverError(err)
+		return nil, "", nil, err
 	}
 }
 
