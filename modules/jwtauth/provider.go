@@ -42,6 +42,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/intellistack/intellistack/identity"
+	"github.com/intellistack/intellistack/internal/metrics"
 	"github.com/intellistack/intellistack/modules/jwtauth/bearer"
 )
 
@@ -265,6 +266,9 @@ func (Provider) CaddyModule() caddy.ModuleInfo {
 // config's registry of in-process issuers. It does no network I/O.
 func (p *Provider) Provision(ctx caddy.Context) error {
 	p.logger = ctx.Logger()
+	if err := metrics.Register(ctx, bearerRefusalsTotal, jwksFetchesTotal); err != nil {
+		return err
+	}
 	p.now = time.Now
 	repl := caddy.NewReplacer()
 	p.Issuer = repl.ReplaceKnown(p.Issuer, "")
@@ -297,7 +301,8 @@ func (p *Provider) Provision(ctx caddy.Context) error {
 		Now:        func() time.Time { return p.now() },
 	}
 	if p.Issuer != "" || p.JWKSURL != "" {
-		cfg := bearer.JWKSConfig{JWKSURL: p.JWKSURL, Issuer: p.Issuer, Interval: refresh, MinPeriod: min(minRefresh, refresh)}
+		cfg := bearer.JWKSConfig{JWKSURL: p.JWKSURL, Issuer: p.Issuer, Interval: refresh, MinPeriod: min(minRefresh, refresh),
+			OnFetch: countJWKSFetch}
 		p.keys = &keySource{cfg: cfg, logger: p.logger, mayBeLocal: p.JWKSURL == ""}
 		if p.keys.mayBeLocal {
 			issuers, err := LocalIssuers(ctx)
@@ -506,6 +511,7 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 
 // refuse records why, for bearer_jwt_errors, and sets the challenge.
 func (p *Provider) refuse(w http.ResponseWriter, r *http.Request, why *bearer.Refusal) (caddyauth.User, bool, error) {
+	bearerRefusalsTotal.WithLabelValues(why.Reason).Inc()
 	rec := &refusalRecord{Refusal: why}
 	if why == bearer.RefuseNoKeys && p.keys != nil {
 		rec.retryAfter = p.keys.RetryAfter()

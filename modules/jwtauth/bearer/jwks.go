@@ -31,6 +31,10 @@ type JWKSConfig struct {
 	MinPeriod time.Duration // at most one fetch per MinPeriod for unknown kids
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnFetch, when set, is told the outcome of every completed fetch (nil
+	// error for success), for metrics; a fetch aborted by Close is not
+	// reported. Not part of the PoolKey.
+	OnFetch func(err error)
 }
 
 // PoolKey identifies a shareable cache of a remote source: everything that
@@ -169,6 +173,9 @@ func (c *JWKSCache) fetchOnce() {
 		c.mu.Unlock()
 	}()
 	now := c.now()
+	if c.cfg.OnFetch != nil && c.ctx.Err() == nil {
+		c.cfg.OnFetch(err)
+	}
 	if err != nil {
 		c.failures++
 		backoff := c.cfg.MinPeriod << min(c.failures-1, 16)
