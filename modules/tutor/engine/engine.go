@@ -49,6 +49,32 @@ type Turn struct {
 	Page    prompt.Page
 	History []prompt.Turn
 	Course  string
+	// Report, when set, receives what the turn did (for metrics and the
+	// turn's log line); Respond fills it whatever the outcome.
+	Report *Report
+}
+
+// Answer modes, the values of Report.Mode.
+const (
+	ModeModel         = "model"          // the model wrote the answer
+	ModeRetrievalOnly = "retrieval_only" // passages instead of an answer (no model, or it failed before any text)
+)
+
+// Report is what one turn did, measured with the engine's clock.
+type Report struct {
+	// Retrieved reports that the retriever was asked; Retrieval is how long
+	// it took (failures and timeouts included).
+	Retrieved bool
+	Retrieval time.Duration
+	// FirstToken is the time from the start of the turn (retrieval
+	// included) to the model's first text; zero when the model wrote none.
+	FirstToken time.Duration
+	// Mode is ModeModel or ModeRetrievalOnly once an answer was given in
+	// full; empty when the turn failed or the student went away.
+	Mode string
+	// ModelError is the kind of the model's failure, if it failed (the
+	// turn then fell back to retrieval-only, or broke off).
+	ModelError model.ErrorKind
 }
 
 // Engine answers turns. Model may be nil (retrieval-only mode); Retriever may
@@ -71,6 +97,8 @@ type Engine struct {
 	// weaker passages stay out of the answer, and a locked lesson is named
 	// only when it clears it. Default: 0, every match counts.
 	MinScore float64
+	// Now is the clock of the turn's Report. Default: time.Now.
+	Now func() time.Time
 }
 
 // Notices shown to students.
@@ -109,8 +137,20 @@ func (e *Engine) Respond(ctx context.Context, t Turn, out Emitter) error {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	now := e.Now
+	if now == nil {
+		now = time.Now
+	}
+	rep := t.Report
+	if rep == nil {
+		rep = new(Report)
+	}
+	begin := now()
 	maxStage := e.MaxStage(t.Asker)
 	passages, locked, retrieverDown := e.retrieve(ctx, t, maxStage, log)
+	if e.Retriever != nil {
+		rep.Retrieved, rep.Retrieval = true, now().Sub(begin)
+	}
 	if retrieverDown {
 		if err := out.Notice("warning", NoticeRetrieverDown); err != nil {
 			return err
@@ -118,7 +158,7 @@ func (e *Engine) Respond(ctx context.Context, t Turn, out Emitter) error {
 	}
 
 	if e.Model == nil {
-		return e.retrievalOnly(out, passages, locked, maxStage, NoticeNoModel, retrievalOnlyNoModel)
+		return rep.answered(ModeRetrievalOnly, e.retrievalOnly(out, passages, locked, maxStage, NoticeNoModel, retrievalOnlyNoModel))
 	}
 	if len(locked) > 0 {
 		// Said by the tutor itself, not left to the model: the student learns
@@ -136,21 +176,34 @@ func (e *Engine) Respond(ctx context.Context, t Turn, out Emitter) error {
 	}
 	var answer []byte
 	err = e.Model.Stream(ctx, model.Request{Messages: msgs}, func(d string) error {
+		if rep.FirstToken == 0 {
+			rep.FirstToken = max(now().Sub(begin), time.Nanosecond)
+		}
 		answer = append(answer, d...)
 		return out.Delta(d)
 	})
 	switch {
 	case err == nil:
-		return e.cite(out, passages, string(answer))
+		return rep.answered(ModeModel, e.cite(out, passages, string(answer)))
 	case ctx.Err() != nil:
 		return ctx.Err() // the student went away; the caller keeps the partial answer
 	case errors.Is(err, model.ErrUnavailable):
+		rep.ModelError = model.KindOf(err)
 		log.Warn("model unavailable; answering in retrieval-only mode", zap.Error(err))
-		return e.retrievalOnly(out, passages, locked, maxStage, NoticeModelDown, retrievalOnlyModelOff)
+		return rep.answered(ModeRetrievalOnly, e.retrievalOnly(out, passages, locked, maxStage, NoticeModelDown, retrievalOnlyModelOff))
 	default:
+		rep.ModelError = model.KindOf(err)
 		log.Error("model stream broke off", zap.Error(err))
 		return out.Fail(MessageModelBrokeOff, true)
 	}
+}
+
+// answered records the mode of an answer given in full (err nil).
+func (r *Report) answered(mode string, err error) error {
+	if err == nil {
+		r.Mode = mode
+	}
+	return err
 }
 
 // retrieve returns the unlocked passages that clear the relevance floor and,

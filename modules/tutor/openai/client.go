@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -78,7 +79,7 @@ func (c *client) Stream(ctx context.Context, req model.Request, onDelta func(str
 			select {
 			case <-gotFirst:
 			default:
-				cancel(fmt.Errorf("no token within %s", c.firstToken))
+				cancel(fmt.Errorf("%w within %s", errNoFirstToken, c.firstToken))
 			}
 		})
 		defer timer.Stop()
@@ -106,21 +107,40 @@ func (c *client) Stream(ctx context.Context, req model.Request, onDelta func(str
 		}
 	}
 	err := stream.Err()
+	timedOut := false
 	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
+		timedOut = errors.Is(cause, errNoFirstToken)
 	}
+	kind := model.KindStream
 	if err == nil && !finished {
 		// A connection cut without a finish reason is a broken reply, not a
 		// short one: the SDK reports a plain EOF as a normal end.
 		err = errors.New("stream ended without a finish reason")
+	} else if err != nil && !delivered {
+		kind = classify(err, timedOut)
 	}
 	if err == nil {
 		return nil
 	}
-	if !delivered {
-		return fmt.Errorf("%w: %s", model.ErrUnavailable, describe(err))
+	return &model.Error{Kind: kind, Partial: delivered, Msg: describe(err)}
+}
+
+// errNoFirstToken marks the first-token timer's cancellation.
+var errNoFirstToken = errors.New("no token")
+
+// classify names a failure that came before any text: the server's HTTP
+// error, a timeout, or no answer at all.
+func classify(err error, timedOut bool) model.ErrorKind {
+	var apiErr *openaisdk.Error
+	var netErr net.Error
+	switch {
+	case errors.As(err, &apiErr):
+		return model.KindStatus
+	case timedOut, errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return model.KindTimeout
 	}
-	return fmt.Errorf("model stream broke: %s", describe(err))
+	return model.KindUnreachable
 }
 
 // describe gives an error text without the request body or API key, which

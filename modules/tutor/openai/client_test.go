@@ -45,19 +45,22 @@ func TestStreamFailures(t *testing.T) {
 	t.Parallel()
 	fake := fakeopenai.New()
 	defer fake.Close()
-	c := newClient(clientConfig{BaseURL: fake.BaseURL(), APIKey: "sk-secret-key", Model: "m", FirstToken: 300 * time.Millisecond})
+	// The first-token timer leaves room for the SDK's one retry of a 500
+	// (backoff at most 0.5 s), so that failure is the server's status.
+	c := newClient(clientConfig{BaseURL: fake.BaseURL(), APIKey: "sk-secret-key", Model: "m", FirstToken: time.Second})
 
 	for _, tc := range []struct {
 		name        string
 		reply       fakeopenai.Reply
 		unavailable bool
 		partial     string
+		kind        model.ErrorKind
 	}{
-		{"refused", fakeopenai.Reply{Status: 401}, true, ""},
-		{"server error", fakeopenai.Reply{Status: 500}, true, ""},
-		{"slow first token", fakeopenai.Reply{Chunks: []string{"late"}, Delay: 2 * time.Second}, true, ""},
-		{"error mid-stream", fakeopenai.Reply{Chunks: []string{"a", "b", "c"}, BreakAfter: 2}, false, "ab"},
-		{"connection cut", fakeopenai.Reply{Chunks: []string{"a", "b", "c"}, CutAfter: 1}, false, "a"},
+		{"refused", fakeopenai.Reply{Status: 401}, true, "", model.KindStatus},
+		{"server error", fakeopenai.Reply{Status: 500}, true, "", model.KindStatus},
+		{"slow first token", fakeopenai.Reply{Chunks: []string{"late"}, Delay: 3 * time.Second}, true, "", model.KindTimeout},
+		{"error mid-stream", fakeopenai.Reply{Chunks: []string{"a", "b", "c"}, BreakAfter: 2}, false, "ab", model.KindStream},
+		{"connection cut", fakeopenai.Reply{Chunks: []string{"a", "b", "c"}, CutAfter: 1}, false, "a", model.KindStream},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake.Answer(tc.reply)
@@ -71,6 +74,9 @@ func TestStreamFailures(t *testing.T) {
 			if got != tc.partial {
 				t.Fatalf("delivered %q, want %q", got, tc.partial)
 			}
+			if k := model.KindOf(err); k != tc.kind {
+				t.Fatalf("kind %q, want %q (%v)", k, tc.kind, err)
+			}
 			if strings.Contains(err.Error(), "sk-secret-key") {
 				t.Fatalf("error leaks the API key: %v", err)
 			}
@@ -82,7 +88,7 @@ func TestUnreachableServer(t *testing.T) {
 	t.Parallel()
 	c := newClient(clientConfig{BaseURL: "http://127.0.0.1:1/v1", APIKey: "k", Model: "m"})
 	_, err := collect(t, c, context.Background())
-	if !errors.Is(err, model.ErrUnavailable) {
-		t.Fatalf("err = %v, want ErrUnavailable", err)
+	if !errors.Is(err, model.ErrUnavailable) || model.KindOf(err) != model.KindUnreachable {
+		t.Fatalf("err = %v (kind %q), want ErrUnavailable, unreachable", err, model.KindOf(err))
 	}
 }
