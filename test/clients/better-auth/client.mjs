@@ -6,7 +6,9 @@
 //
 // Environment: BASE_URL (the site, e.g. https://localhost:8443), ORIGIN (a
 // trusted origin), OUTBOX (the provider's mail outbox directory),
-// ADMIN_EMAIL (a user with the role admin and the password below).
+// ADMIN_EMAIL (a user with the role admin and the password below), GITHUB_URL
+// (the provider's upstream github, a fake that answers its authorization
+// page at once).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createAuthClient } from "better-auth/client";
@@ -35,7 +37,7 @@ function browser() {
     return res;
   };
   const client = createAuthClient({ baseURL, plugins: [jwtClient(), adminClient()], fetchOptions: { customFetchImpl } });
-  return { client, jar };
+  return { client, jar, fetch: customFetchImpl };
 }
 
 function check(cond, what, detail) {
@@ -152,6 +154,22 @@ r = await admin.admin.revokeUserSessions({ userId });
 check(!r.error && r.data.success === true, "revoke-user-sessions", r);
 r = await other.getSession();
 check(!r.error && r.data === null, "sessions revoked by the admin", r);
+
+// Social sign-in: the client asks for GitHub's URL, the browser goes there
+// and comes back to /api/auth/callback/github, which signs up the user and
+// sends the browser to the newUserCallbackURL.
+const { client: octo, fetch: octoFetch } = browser();
+r = await octo.signIn.social({ provider: "github", callbackURL: "/dashboard", newUserCallbackURL: "/welcome", disableRedirect: true });
+check(!r.error && r.data.url.startsWith(`${process.env.GITHUB_URL}/`) && r.data.redirect === false, "sign-in/social", r);
+const atGitHub = await fetch(r.data.url, { redirect: "manual" });
+const back = atGitHub.headers.get("location");
+check(back?.startsWith(`${baseURL}/api/auth/callback/github?`), "github sends the browser back", back);
+const landed = await octoFetch(back);
+check(landed.status === 302 && landed.headers.get("location") === "/welcome", "social callback", landed.status);
+r = await octo.getSession();
+check(!r.error && r.data.user.email === "octo@example.com" && r.data.user.emailVerified === true, "social session", r);
+r = await octo.signIn.social({ provider: "myspace" });
+check(r.error?.status === 404 && r.error.code === "PROVIDER_NOT_FOUND", "unknown provider", r.error);
 
 // A request with cookies but without a trusted Origin (a script on another site).
 const res = await fetch(`${baseURL}/api/auth/update-user`, {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	_ "github.com/intellistack/intellistack"
+	"github.com/intellistack/intellistack/internal/fakeupstream"
 	"github.com/intellistack/intellistack/internal/testutil"
 	"github.com/intellistack/intellistack/modules/oidc/password"
 	"github.com/intellistack/intellistack/modules/oidc/storage"
@@ -44,6 +45,12 @@ https://localhost {
 		}
 		ip_limit off
 		lockout off
+		upstream github {
+			issuer %s
+			client_id gh-client
+			client_secret gh-secret
+			trusted_ca %s
+		}
 	}
 	respond "passed through" 200
 }
@@ -52,7 +59,8 @@ https://localhost {
 // TestBetterAuthClient runs client.mjs (sign-up, sign-in, get-session,
 // token and jwks, list/revoke sessions, change and reset password,
 // verification, sign-out, the admin plugin's list-users, set-role, ban and
-// unban, and the error cases) against the server. Without
+// unban, social sign-in with GitHub (a fake speaking GitHub's OAuth and
+// API), and the error cases) against the server. Without
 // node or node_modules (`npm ci` in this folder) it skips, or fails with
 // CI set.
 func TestBetterAuthClient(t *testing.T) {
@@ -66,11 +74,15 @@ func TestBetterAuthClient(t *testing.T) {
 		}
 		t.Skipf("node or node_modules missing (npm ci --ignore-scripts): %v", err)
 	}
+	github := fakeupstream.NewGitHub("gh-client", "gh-secret")
+	defer github.Close()
+	github.Set(fakeupstream.Identity{Subject: "5150", Email: "octo@example.com", EmailVerified: true, Name: "Octo Cat"})
+	githubCA := github.CAFile(t.TempDir())
 	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
 		outbox := t.TempDir()
 		os.Setenv("BETTER_AUTH_SECRET", "better-auth-client-secret-0123456789abcdef")
 		c := testutil.StartCaddy(t, fmt.Sprintf("{\n\tintellistack {\n\t\tdatabase %s\n\t\tsecret client-test-secret-0123456789abcdef\n\t}\n}\nhttps://localhost {\n\trespond boot\n}\n", database))
-		if err := c.Load(fmt.Sprintf(siteCaddyfile, database, c.HTTPSPort, outbox)); err != nil {
+		if err := c.Load(fmt.Sprintf(siteCaddyfile, database, c.HTTPSPort, outbox, github.URL, githubCA)); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, c)
@@ -79,7 +91,7 @@ func TestBetterAuthClient(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, node, "client.mjs")
 		cmd.Env = append(os.Environ(),
-			"BASE_URL="+c.URL(""), "ORIGIN=https://app.test", "OUTBOX="+outbox, "ADMIN_EMAIL=admin@example.com",
+			"BASE_URL="+c.URL(""), "ORIGIN=https://app.test", "OUTBOX="+outbox, "ADMIN_EMAIL=admin@example.com", "GITHUB_URL="+github.URL,
 			// Caddy's internal CA is not in Node's store; the test trusts it.
 			"NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_NO_WARNINGS=1")
 		out, err := cmd.CombinedOutput()
