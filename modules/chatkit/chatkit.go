@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/internal/metrics"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 	"github.com/intellistack/intellistack/modules/store"
@@ -145,6 +146,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("module %T is not a responder", mod)
 	}
 	h.responder = resp
+	if err := metrics.Register(ctx, activeStreams, turns); err != nil {
+		return err
+	}
 	app, err := store.GetApp(ctx)
 	if err != nil {
 		return err

@@ -255,13 +255,15 @@ func (s *server) userItem(threadID string, in protocol.UserMessageInput, now tim
 
 // stream runs the SSE part of a turn.
 func (s *server) stream(w http.ResponseWriter, r *http.Request, st *storage, c *call, t *turn) {
+	activeStreams.Inc()
+	defer activeStreams.Dec()
 	begin := s.now()
 	sse, err := protocol.StartSSE(w)
 	// Request work runs on the request's context (cancelled when the client
 	// goes), never on the module's, which a config reload cancels.
 	ctx, cancel := context.WithTimeout(r.Context(), s.maxStream)
 	defer cancel()
-	ss := &session{srv: s, st: st, sse: sse, ctx: ctx, thread: t.thread, owner: c.user.ID,
+	ss := &session{srv: s, st: st, sse: sse, ctx: ctx, thread: t.thread, owner: c.user.ID, op: c.req.Type,
 		pending: map[string]*protocol.AssistantMessageItem{}, begin: begin, writeErr: err}
 	if t.user != nil {
 		ss.usage.Messages = 1
@@ -302,6 +304,7 @@ type session struct {
 	ctx      context.Context
 	thread   *threadRow
 	owner    string
+	op       string // the request's type, for the turn's log line
 	pending  map[string]*protocol.AssistantMessageItem
 	order    []string // pending ids in the order they were added
 	begin    time.Time
@@ -311,6 +314,7 @@ type session struct {
 	newTitle *string // a title to store
 	done     []finishedItem
 	usage    usageDelta
+	report   responder.TurnReport // the responder's, for the log line
 }
 
 // maxKeptItems bounds the done items a session holds before it stores them
@@ -509,21 +513,25 @@ func (ss *session) SetTitle(title string) {
 func (ss *session) finish(reqCtx context.Context, err error) {
 	now := ss.srv.now()
 	gone := reqCtx.Err() != nil || ss.writeErr != nil
+	outcome, errorKind := outcomeOK, ""
 	switch {
 	case gone && err == nil && len(ss.pending) == 0:
 		// Finished; the client left after the last event.
 	case gone:
 		// The client went away (stop button, closed tab): keep what it saw.
+		outcome = outcomeCanceled
 		ss.usage.Cancelled++
 		ss.savePartial(now, false)
 	case ss.ctx.Err() != nil:
 		// max_stream_duration: the client is still there, so it gets the
 		// partial reply as done items and an error it can retry from.
+		outcome, errorKind = outcomeError, errorKindTooLong
 		ss.usage.Errors++
 		ss.savePartial(now, true)
 		ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeCustom,
 			Message: "The reply took too long and was stopped.", AllowRetry: true})
 	case err != nil:
+		outcome, errorKind = outcomeError, errorKindResponder
 		ss.usage.Errors++
 		for _, id := range ss.order {
 			if _, ok := ss.pending[id]; ok {
@@ -548,6 +556,10 @@ func (ss *session) finish(reqCtx context.Context, err error) {
 			}
 		}
 	}
+	if outcome == outcomeOK && ss.usage.Errors > 0 {
+		// The responder emitted an error event itself and returned nil.
+		outcome, errorKind = outcomeError, errorKindResponder
+	}
 	if ss.titleSet {
 		ss.write(protocol.ThreadUpdated{Thread: ss.thread.wire()})
 	}
@@ -567,12 +579,19 @@ func (ss *session) finish(reqCtx context.Context, err error) {
 	case err != nil:
 		ss.srv.logger.Error("storing the turn", zap.String("thread", ss.thread.ID), zap.Error(err))
 		ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeStream, AllowRetry: true})
+		if outcome == outcomeOK {
+			outcome, errorKind = outcomeError, errorKindStorage
+		}
 	case len(dups) > 0:
 		// A responder reused the id of an earlier turn's item: the earlier
 		// item stays, this one is not stored.
 		ss.srv.logger.Error("responder reused an item id", zap.String("thread", ss.thread.ID), zap.Strings("items", dups))
 		ss.write(protocol.ErrorEvent{Code: protocol.ErrorCodeStream, AllowRetry: true})
+		if outcome == outcomeOK {
+			outcome, errorKind = outcomeError, errorKindResponder
+		}
 	}
+	ss.endTurn(outcome, errorKind)
 }
 
 // savePartial stores pending assistant messages that have text, then a

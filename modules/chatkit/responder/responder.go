@@ -131,6 +131,24 @@ type Stream interface {
 	SetTitle(title string)
 }
 
+// TurnReport is what a responder tells the handler about a turn, for the
+// turn's log line: values from small fixed sets, never message text.
+type TurnReport struct {
+	// Mode is how the answer was made (the tutor: "model" or
+	// "retrieval_only"); empty when no answer was given in full.
+	Mode string
+	// ErrorKind names the failure of the responder's backend, if any (the
+	// tutor: the model's "unreachable", "timeout", "status" or "stream").
+	ErrorKind string
+}
+
+// TurnReporter is implemented by the handler's Stream: a responder may call
+// ReportTurn (once, before it returns) to add its report to the turn's log
+// line.
+type TurnReporter interface {
+	ReportTurn(TurnReport)
+}
+
 // UserError is an error whose message is shown to the user (an error event
 // with code "custom"). Any other error becomes code "stream.error" with
 // allow_retry true, and its text is only logged.
