@@ -78,7 +78,9 @@ func (s *server) writeError(w http.ResponseWriter, err error) {
 		ae = notFound("thread")
 	case errors.Is(err, errBadCursor):
 		ae = protocol.BadRequest("params.after does not name an element of this list")
-	case errors.Is(err, store.ErrNotReady), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, store.ErrNotReady), errors.Is(err, context.DeadlineExceeded), store.Unavailable(err):
+		// A database restarting or unreachable, a disk full: the client may
+		// try again shortly; nothing was half-written (one transaction).
 		ae = apierror.New(http.StatusServiceUnavailable, "unavailable", "the database is not available")
 		s.logger.Error("database unavailable", zap.Error(err))
 	default:

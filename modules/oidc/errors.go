@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/intellistack/intellistack/internal/apierror"
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 // Protocol errors are apierror.OAuth values: a registered code (RFC 6749
@@ -34,6 +35,17 @@ func errServer(desc string) *apierror.OAuth {
 // opens it at start, after the handlers are provisioned).
 func errUnavailable(desc string) *apierror.OAuth {
 	return apierror.NewOAuth(http.StatusServiceUnavailable, "temporarily_unavailable", desc)
+}
+
+// errStorage is the answer to a storage error: 503 temporarily_unavailable
+// when the database cannot serve now (restarting, unreachable, disk full),
+// else 500 with desc. The failed transaction was rolled back, so the client
+// may offer the same code or refresh token again once the database is back.
+func errStorage(err error, desc string) *apierror.OAuth {
+	if store.Unavailable(err) {
+		return errUnavailable("the database is not available; try again shortly")
+	}
+	return errServer(desc)
 }
 
 // methodNotAllowed answers a known path with a wrong method.

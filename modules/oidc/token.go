@@ -194,7 +194,7 @@ func (p *provider) exchangeCode(r *http.Request, st storage.Storage, client *Cli
 			return nil, e
 		}
 		p.logger.Error("redeeming code", zap.Error(err))
-		return nil, errServer("could not redeem the code")
+		return nil, errStorage(err, "could not redeem the code")
 	}
 	g := &grant{ID: code.GrantID, ClientID: client.ID, User: u, Scopes: code.Scopes, AuthTime: code.AuthTime,
 		Nonce: code.Nonce, SID: code.SessionID}
@@ -284,7 +284,7 @@ func (p *provider) refresh(r *http.Request, st storage.Storage, client *Client, 
 			return nil, e
 		}
 		p.logger.Error("refreshing", zap.Error(err))
-		return nil, errServer("could not refresh")
+		return nil, errStorage(err, "could not refresh")
 	}
 	g := &grant{ID: tok.GrantID, ClientID: client.ID, User: u, Scopes: scopes, AuthTime: tok.AuthTime, SID: tok.SessionID}
 	if !slices.Contains(tok.Scopes, scopeOfflineAccess) {
