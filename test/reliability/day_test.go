@@ -68,7 +68,7 @@ func (s *student) day(deadline time.Time, sc scale, check answerCheck, tl *tally
 				tl.add(func(t *tally) {
 					t.turns++
 					t.ttft = append(t.ttft, tr.ttft)
-					t.outcomes = append(t.outcomes, outcome{at: started, took: time.Since(started), text: tr.assistant})
+					t.outcomes = append(t.outcomes, outcome{at: started, took: time.Since(started), text: tr.assistant, notices: tr.notices})
 				})
 			}
 			if hits && s.sends < budget {

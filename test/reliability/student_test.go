@@ -48,6 +48,8 @@ type chatEvent struct {
 	Update struct {
 		Type string `json:"type"`
 	} `json:"update"`
+	Message    string `json:"message"`     // error and notice events
+	AllowRetry bool   `json:"allow_retry"` // error events
 }
 
 // turn is the outcome of one streaming operation.
@@ -59,7 +61,9 @@ type turn struct {
 	assistant string // text of the finished assistant message
 	complete  bool   // assistant message done and the stream ended cleanly
 	errEvent  string
-	err       error // transport error or cut stream
+	retryable bool     // the error event allows a retry
+	notices   []string // notice events' messages (a degraded answer says why)
+	err       error    // transport error or cut stream
 }
 
 // post sends one ChatKit request (HTTP/1.1 clients re-send it as browsers
@@ -155,7 +159,9 @@ func (s *student) stream(body, thread string) turn {
 				}
 			}
 		case "error":
-			tr.errEvent = string(data)
+			tr.errEvent, tr.retryable = string(data), ev.AllowRetry
+		case "notice":
+			tr.notices = append(tr.notices, ev.Message)
 		}
 	}
 	tr.complete = done && tr.errEvent == ""
@@ -294,9 +300,10 @@ type tally struct {
 
 // outcome is a finished turn: when it was sent and what it answered.
 type outcome struct {
-	at   time.Time
-	took time.Duration // to the end of the stream
-	text string
+	at      time.Time
+	took    time.Duration // to the end of the stream
+	text    string
+	notices []string // the turn's notice events
 }
 
 func (t *tally) add(f func(*tally)) {
