@@ -27,7 +27,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/intellistack/intellistack/internal/metrics"
 
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
@@ -98,8 +101,9 @@ type Tutor struct {
 	// lesson's path without ".md". Without it sources are cited as files.
 	LessonURL string `json:"lesson_url,omitempty"`
 
-	engine *engine.Engine
-	logger *zap.Logger
+	engine    *engine.Engine
+	retrieval prometheus.Observer // retrieval_seconds of this retriever's backend
+	logger    *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,6 +117,9 @@ func (Tutor) CaddyModule() caddy.ModuleInfo {
 // Provision loads the guests and the prompt.
 func (t *Tutor) Provision(ctx caddy.Context) error {
 	t.logger = ctx.Logger()
+	if err := metrics.Register(ctx, timeToFirstToken, modelErrors, retrievalSeconds, answers); err != nil {
+		return err
+	}
 	builder, err := prompt.NewBuilder(t.PromptFile)
 	if err != nil {
 		return fmt.Errorf("tutor: %v", err)
@@ -147,6 +154,7 @@ func (t *Tutor) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("tutor: %T is not a retriever", v)
 		}
 		e.Retriever = r
+		t.retrieval = retrievalSeconds.WithLabelValues(backendName(v))
 		if f, ok := r.(retrieval.Floor); ok {
 			e.MinScore = f.DefaultMinScore()
 		}
@@ -195,9 +203,14 @@ func (t *Tutor) Respond(ctx context.Context, req *responder.Request, s responder
 			Selected: req.Page.Selection, Quoted: req.Input.QuotedText,
 		},
 		History: history(req.History),
+		Report:  new(engine.Report),
 	}
 	out := &chatkitEmitter{s: s, lessonURL: t.LessonURL}
 	err := t.engine.Respond(ctx, turn, out)
+	t.observe(turn.Report)
+	if r, ok := s.(responder.TurnReporter); ok {
+		r.ReportTurn(responder.TurnReport{Mode: turn.Report.Mode, ErrorKind: string(turn.Report.ModelError)})
+	}
 	if err != nil {
 		return err
 	}
