@@ -157,7 +157,7 @@ func (a *baRequest) adminSetRole() {
 		a.fail(http.StatusBadRequest, "INVALID_ROLE_TYPE", "Invalid role type")
 		return
 	}
-	role, err := parseRoles(roles)
+	role, err := parseRoles(betterAuthRoles(roles))
 	if err != nil || role == "" {
 		a.fail(http.StatusBadRequest, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE", "You are not allowed to set a non-existent role value")
 		return
@@ -274,4 +274,19 @@ func (a *baRequest) adminRemoveUser() {
 	a.p.applyRevocations(a.r.Context())
 	a.audit(admin, evUserDeleted, u, "")
 	a.json(http.StatusOK, map[string]bool{"success": true})
+}
+
+// betterAuthRoles reads Better-Auth's default role "user" as a student: front
+// ends written for it set "user" (the importer maps it the same way).
+func betterAuthRoles(roles []string) []string {
+	var out []string
+	for _, r := range roles {
+		for _, part := range strings.FieldsFunc(r, func(c rune) bool { return c == ',' || c == ' ' }) {
+			if part == "user" {
+				part = storage.DefaultRole
+			}
+			out = append(out, part)
+		}
+	}
+	return out
 }

@@ -521,15 +521,17 @@ func (a *baRequest) signUp() {
 		return
 	}
 	name, email, pw := strings.TrimSpace(f[0]), normalizeEmail(f[1]), f[2]
+	if !validEmail(email) {
+		// Better-Auth's body schema (z.email()) refuses it before anything
+		// else, as a validation error (sign-in answers INVALID_EMAIL).
+		a.fail(http.StatusBadRequest, "VALIDATION_ERROR", "[body.email] Invalid email address")
+		return
+	}
 	for _, field := range []string{"role", "banned", "banReason", "banExpires", "emailVerified"} {
 		if raw, ok := a.body[field]; ok && string(raw) != "null" && string(raw) != "false" && string(raw) != `""` {
 			a.fail(http.StatusBadRequest, "FIELD_NOT_ALLOWED", field+" is not allowed to be set")
 			return
 		}
-	}
-	if !validEmail(email) {
-		a.fail(http.StatusBadRequest, "INVALID_EMAIL", "Invalid email")
-		return
 	}
 	if len(name) > 200 {
 		a.fail(http.StatusBadRequest, "VALIDATION_ERROR", "[body.name] Too long")

@@ -79,14 +79,7 @@ func TestBetterAuthClient(t *testing.T) {
 	github.Set(fakeupstream.Identity{Subject: "5150", Email: "octo@example.com", EmailVerified: true, Name: "Octo Cat"})
 	githubCA := github.CAFile(t.TempDir())
 	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
-		outbox := t.TempDir()
-		os.Setenv("BETTER_AUTH_SECRET", "better-auth-client-secret-0123456789abcdef")
-		c := testutil.StartCaddy(t, fmt.Sprintf("{\n\tintellistack {\n\t\tdatabase %s\n\t\tsecret client-test-secret-0123456789abcdef\n\t}\n}\nhttps://localhost {\n\trespond boot\n}\n", database))
-		if err := c.Load(fmt.Sprintf(siteCaddyfile, database, c.HTTPSPort, outbox, github.URL, githubCA)); err != nil {
-			t.Fatal(err)
-		}
-		waitFor(t, c)
-		createAdmin(t, database)
+		c, outbox := startSite(t, database, github.URL, githubCA)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, node, "client.mjs")
@@ -100,6 +93,22 @@ func TestBetterAuthClient(t *testing.T) {
 			t.Fatalf("client.mjs failed: %v", err)
 		}
 	})
+}
+
+// startSite starts Caddy with siteCaddyfile on database (after a bootstrap
+// config, since the issuer names the port), with admin@example.com made;
+// it returns the server and its mail outbox.
+func startSite(t *testing.T, database, githubURL, githubCA string) (*testutil.Caddy, string) {
+	t.Helper()
+	outbox := t.TempDir()
+	os.Setenv("BETTER_AUTH_SECRET", "better-auth-client-secret-0123456789abcdef")
+	c := testutil.StartCaddy(t, fmt.Sprintf("{\n\tintellistack {\n\t\tdatabase %s\n\t\tsecret client-test-secret-0123456789abcdef\n\t}\n}\nhttps://localhost {\n\trespond boot\n}\n", database))
+	if err := c.Load(fmt.Sprintf(siteCaddyfile, database, c.HTTPSPort, outbox, githubURL, githubCA)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, c)
+	createAdmin(t, database)
+	return c, outbox
 }
 
 // waitFor waits until the loaded config answers (the bootstrap server may
