@@ -239,6 +239,9 @@ type phase struct {
 	name     string
 	from, to time.Time
 	healthy  bool
+	// readsOK: during this fault, reads (threads.list, items.list) must
+	// still be answered (a full disk refuses writes only).
+	readsOK bool
 }
 
 // runOutageDay runs every student's outageDay at once; during is called
@@ -318,7 +321,7 @@ func outageReport(t *testing.T, title string, sc scale, students []*student, log
 			accepted += len(texts)
 		}
 	}
-	var bad, missed []string
+	var bad, missed, failedReads []string
 	turns := 0
 	rows := [][2]string{
 		{"students, load phase", fmt.Sprintf("%d for %s (wall %s), model: %s to first token, %d tokens/s, %d tokens",
@@ -362,6 +365,9 @@ func outageReport(t *testing.T, title string, sc scale, students []*student, log
 				if p.healthy {
 					missed = append(missed, fmt.Sprintf("%s: %s sent %s after the phase began: %s", p.name, c.op, ms(c.at.Sub(p.from)), c.detail))
 				}
+				if p.readsOK && (c.op == "list" || c.op == "history") {
+					failedReads = append(failedReads, fmt.Sprintf("%s: %s sent %s after the phase began: %s", p.name, c.op, ms(c.at.Sub(p.from)), c.detail))
+				}
 			case callBad:
 				bd++
 			}
@@ -381,6 +387,7 @@ func outageReport(t *testing.T, title string, sc scale, students []*student, log
 		[2]string{"tutor turns completed", fmt.Sprintf("%d, time to first token p50 %s, p99 %s", turns, ms(pct(log.ttft, 50)), ms(pct(log.ttft, 99)))},
 		[2]string{"bad answers (no answer, 500, not JSON, cut stream)", firstFew(bad)},
 		[2]string{"clear errors after recovery (missed recovery)", firstFew(missed)},
+		[2]string{"reads refused during a write-only fault", firstFew(failedReads)},
 		[2]string{"turns left pending, retried after the load: failed", firstFew(later)},
 		[2]string{"messages accepted / lost, twice or half-written", fmt.Sprintf("%d / %s", accepted, firstFew(problems))},
 	)
@@ -390,9 +397,9 @@ func outageReport(t *testing.T, title string, sc scale, students []*student, log
 	}
 	rows = append(rows, ctxRows...)
 	t.Log(table(title, rows))
-	t.Logf("SUMMARY %s: %d students, %d turns, %d requests, bad %d, missed recovery %d, lost/duplicated/half-written %d",
-		title, len(students), turns, len(log.calls), len(bad), len(missed), len(problems))
-	for _, l := range [][]string{bad, missed, later, problems} {
+	t.Logf("SUMMARY %s: %d students, %d turns, %d requests, bad %d, missed recovery %d, reads refused %d, lost/duplicated/half-written %d",
+		title, len(students), turns, len(log.calls), len(bad), len(missed), len(failedReads), len(problems))
+	for _, l := range [][]string{bad, missed, failedReads, later, problems} {
 		for i, p := range l {
 			if i == 10 {
 				break
