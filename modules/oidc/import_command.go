@@ -228,7 +228,11 @@ func printImportReport(w io.Writer, r *importba.Report) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t\n", row.name, row.c.Imported, row.c.Updated, row.c.Unchanged, row.c.Kept, row.c.Skipped)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d changes in %d batches", r.Changes(), r.Batches)
+	batches := "batches"
+	if r.Batches == 1 {
+		batches = "batch"
+	}
+	fmt.Fprintf(w, "%d changes in %d %s", r.Changes(), r.Batches, batches)
 	if !r.DryRun {
 		fmt.Fprintf(w, "; %d rows verified", r.Verified)
 	}

@@ -234,7 +234,27 @@ func TestImportBetterAuth(t *testing.T) {
 				time.Since(start).Round(time.Millisecond))
 			return rep
 		}
+		// A dry run reports in text and writes nothing.
+		out, code := testutil.RunCommand(t, nil, "import", "better-auth", "--from", source, "--config", config, "--dry-run", "--batch", "3")
+		if code != 0 || !strings.Contains(out, "Dry run: nothing was written.") || !strings.Contains(out, "user nobodyNoEmail: no e-mail address") ||
+			!strings.Contains(out, "21 changes in 3 batches") {
+			t.Fatalf("dry run exited %d:\n%s", code, out)
+		}
+		db, err := store.Open(context.Background(), database, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := storage.New(db).UserByID(context.Background(), s.Users[0].ID); err != storage.ErrNotFound {
+			t.Fatalf("the dry run wrote a user: %v", err)
+		}
+
 		rep := importOnce()
+		for _, n := range rep.Notes {
+			if strings.Contains(n, "better_auth_api") {
+				t.Fatalf("note about a configured secret: %s", n)
+			}
+		}
 		if rep.Users.Imported != len(s.Users)+2 || rep.Users.Skipped != 1 || rep.Social.Imported != 1 ||
 			rep.Credentials.Imported != len(s.Users)-1+1 || rep.Credentials.Skipped != 1 || rep.Sessions.Skipped != 1 {
 			t.Fatalf("first import: %+v", rep)
@@ -329,11 +349,6 @@ func TestImportBetterAuth(t *testing.T) {
 
 		// Signed in means re-hashed to argon2id.
 		ctx := context.Background()
-		db, err := store.Open(ctx, database, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
 		for _, email := range []string{"alice@example.com", "erin@example.com"} {
 			if _, hash, err := storage.New(db).UserWithPassword(ctx, email); err != nil || !strings.HasPrefix(hash, "$argon2id$") {
 				t.Fatalf("%s's hash after sign-in: %.12s… %v", email, hash, err)
