@@ -17,10 +17,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
 	"github.com/intellistack/intellistack/internal/fakeopenai"
+	"github.com/intellistack/intellistack/internal/fakeqdrant"
 	"github.com/intellistack/intellistack/internal/testutil"
 	_ "github.com/intellistack/intellistack/modules/chatkit"
 	_ "github.com/intellistack/intellistack/modules/tutor"
-	"github.com/intellistack/intellistack/modules/tutor/internal/fakeqdrant"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }

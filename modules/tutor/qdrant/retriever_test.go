@@ -12,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/intellistack/intellistack/internal/fakeopenai"
+	"github.com/intellistack/intellistack/internal/fakeqdrant"
 	"github.com/intellistack/intellistack/internal/testutil"
-	"github.com/intellistack/intellistack/modules/tutor/internal/fakeqdrant"
 	"github.com/intellistack/intellistack/modules/tutor/retrieval"
 )
 

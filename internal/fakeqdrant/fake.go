@@ -11,6 +11,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"time"
 
 	qd "github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
@@ -36,16 +37,45 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: l.Addr().String(), grpc: grpc.NewServer(),
+	s := &Server{Addr: l.Addr().String(),
 		collections: map[string]map[string]*qd.PointStruct{}, fieldIndex: map[string][]string{}}
-	qd.RegisterPointsServer(s.grpc, pointsService{s: s})
-	qd.RegisterCollectionsServer(s.grpc, collectionsService{s: s})
-	go func() { _ = s.grpc.Serve(l) }()
+	s.serve(l)
 	return s, nil
 }
 
-// Stop shuts the server down.
-func (s *Server) Stop() { s.grpc.Stop() }
+func (s *Server) serve(l net.Listener) {
+	g := grpc.NewServer()
+	qd.RegisterPointsServer(g, pointsService{s: s})
+	qd.RegisterCollectionsServer(g, collectionsService{s: s})
+	s.mu.Lock()
+	s.grpc = g
+	s.mu.Unlock()
+	go func() { _ = g.Serve(l) }()
+}
+
+// Stop shuts the server down: its connections are closed and new ones
+// refused, as when Qdrant's process is gone.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	g := s.grpc
+	s.mu.Unlock()
+	g.Stop()
+}
+
+// Restart serves again on the same address after Stop, with the points
+// kept: Qdrant back after an outage.
+func (s *Server) Restart() error {
+	var l net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the port may take a moment to be free again
+		if l, err = net.Listen("tcp", s.Addr); err == nil {
+			s.serve(l)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
 
 // SetDown makes every call fail with Unavailable, like a Qdrant outage.
 func (s *Server) SetDown(down bool) {
