@@ -17,7 +17,7 @@ var (
 		Subsystem: "tutor",
 		Name:      "time_to_first_token_seconds",
 		Help:      "Time from the start of a tutor turn (retrieval included) to the model's first text, for turns in which the model wrote text.",
-		// The seed's target is 2 s; first_token_timeout defaults to 10 s.
+		// The seed's target is 2 s; first_token_timeout defaults to 20 s.
 		Buckets: []float64{0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 30},
 	})
 	modelErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
