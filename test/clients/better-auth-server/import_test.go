@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	_ "github.com/intellistack/intellistack"
+	"github.com/intellistack/intellistack/internal/fakeupstream"
 	"github.com/intellistack/intellistack/internal/testutil"
 	"github.com/intellistack/intellistack/modules/oidc/importba"
 	"github.com/intellistack/intellistack/modules/oidc/storage"
@@ -162,6 +163,7 @@ https://localhost {
 		}
 		ip_limit off
 		lockout off
+		%s
 	}
 }
 `
@@ -171,7 +173,8 @@ https://localhost {
 // adds what a migrated app may hold (a bcrypt hash from a custom hasher)
 // and two corrupt rows, imports it with `intellistack import better-auth`
 // into SQLite and PostgreSQL, and then: every user signs in with the
-// original password (re-hashed to argon2id), the Better-Auth cookies are
+// original password (re-hashed to argon2id), the GitHub user signs in with
+// (a fake) GitHub as the same user, the Better-Auth cookies are
 // sessions of get-session, roles, bans and verification hold, a second
 // import reports zero changes, the corrupt rows are reported and skipped,
 // and the source is unchanged.
@@ -209,13 +212,20 @@ func TestImportBetterAuth(t *testing.T) {
 	}
 	before := fingerprint(t, src)
 
+	// GitHub, where carol signs in as the account Better-Auth linked.
+	github := fakeupstream.NewGitHub("gh-client", "gh-secret")
+	defer github.Close()
+	github.Set(fakeupstream.Identity{Subject: "583231", Email: "carol@example.com", EmailVerified: true, Name: "Carol"})
+	upstream := fmt.Sprintf("upstream github {\n\t\t\tissuer %s\n\t\t\tclient_id gh-client\n\t\t\tclient_secret gh-secret\n\t\t\ttrusted_ca %s\n\t\t}",
+		github.URL, github.CAFile(t.TempDir()))
+
 	testutil.ForEachDatabaseSetting(t, func(t *testing.T, database string) {
 		dir := t.TempDir()
 		config := filepath.Join(dir, "Caddyfile")
 		outbox := filepath.Join(dir, "outbox")
 		// The issuer's port is not known before Caddy starts; the
 		// command only reads the database from the file.
-		if err := os.WriteFile(config, []byte(fmt.Sprintf(caddyfile, database, secret, 8443, outbox)), 0o600); err != nil {
+		if err := os.WriteFile(config, []byte(fmt.Sprintf(caddyfile, database, secret, 8443, outbox, upstream)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		importOnce := func() importba.Report {
@@ -272,7 +282,7 @@ func TestImportBetterAuth(t *testing.T) {
 		}
 
 		c := testutil.StartCaddy(t, fmt.Sprintf("{\n\tintellistack {\n\t\tdatabase %s\n\t\tsecret import-test-secret-0123456789abcdef\n\t}\n}\nhttps://localhost {\n\trespond boot\n}\n", database))
-		if err := c.Load(fmt.Sprintf(caddyfile, database, secret, c.HTTPSPort, outbox)); err != nil {
+		if err := c.Load(fmt.Sprintf(caddyfile, database, secret, c.HTTPSPort, outbox, upstream)); err != nil {
 			t.Fatal(err)
 		}
 		// No cookie jar: each request carries only the cookie it is given.
@@ -345,6 +355,37 @@ func TestImportBetterAuth(t *testing.T) {
 		}
 		if code, got := api("POST", "/sign-in/email", "", map[string]any{"email": "frank@example.com", "password": "anything-at-all"}); code != 401 {
 			t.Fatalf("frank (garbled hash, not imported): %d %v", code, got)
+		}
+
+		// carol signs in with GitHub: the imported link, not a new user.
+		carol := s.Users[2]
+		browser := c.NewClient()
+		resp, err := browser.Get(c.URL("/oauth2/upstream/github"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		gh := github.Client()
+		gh.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		if resp, err = gh.Get(resp.Header.Get("Location")); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp, err = browser.Get(resp.Header.Get("Location")); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GitHub callback: %d", resp.StatusCode)
+		}
+		if resp, err = browser.Get(c.URL("/api/auth/get-session")); err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ User struct{ ID, Email string } }
+		_ = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if carol.Email != "carol@example.com" || got.User.ID != carol.ID {
+			t.Fatalf("carol with GitHub is %+v, want %s", got.User, carol.ID)
 		}
 
 		// Signed in means re-hashed to argon2id.
