@@ -354,7 +354,8 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	if !ok {
 		return
 	}
-	if d, locked := p.brute.attempt(r.Context(), u.Email); locked {
+	d, locked := p.brute.attempt(r.Context(), u.Email)
+	if locked {
 		p.record(r, storage.Event{Event: evPasswordChanged, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: "account locked after failed attempts"})
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
 		show(http.StatusTooManyRequests, retryMessage("Too many failed attempts for this account.", d), nil)
@@ -362,6 +363,7 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 	if _, err := p.checkPassword(r.Context(), st, u.Email, form.Get("current_password")); err != nil {
 		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
+			lockedOut(d)
 			p.record(r, storage.Event{Event: evPasswordChanged, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: err.Error()})
 			show(http.StatusUnauthorized, "The current password is wrong.", nil)
 			return

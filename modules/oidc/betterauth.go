@@ -89,6 +89,9 @@ func (*BetterAuthAPI) CaddyModule() caddy.ModuleInfo {
 // provisioned after this handler.
 func (h *BetterAuthAPI) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	repl := caddy.NewReplacer()
 	h.basePath = strings.TrimRight(h.BasePath, "/")
 	if h.basePath == "" {

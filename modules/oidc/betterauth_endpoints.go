@@ -608,7 +608,8 @@ func (a *baRequest) signIn() {
 		a.tooMany(retryAfterSeconds(d))
 		return
 	}
-	if d, locked := a.p.brute.attempt(ctx, email); locked {
+	d, locked := a.p.brute.attempt(ctx, email)
+	if locked {
 		a.p.record(a.r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: "account locked after failed sign-ins"})
 		a.tooMany(retryAfterSeconds(d))
 		return
@@ -616,10 +617,12 @@ func (a *baRequest) signIn() {
 	u, err := a.p.checkPassword(ctx, a.st, email, pw)
 	switch {
 	case errors.Is(err, errBadCredentials):
+		lockedOut(d)
 		a.p.record(a.r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: err.Error()})
 		a.fail(http.StatusUnauthorized, "INVALID_EMAIL_OR_PASSWORD", msgInvalidCredentials)
 		return
 	case errors.Is(err, errBanned):
+		lockedOut(d)
 		a.p.record(a.r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: err.Error()})
 		a.fail(http.StatusForbidden, "BANNED_USER", baBannedMessage)
 		return
@@ -676,7 +679,7 @@ func (a *baRequest) getSession() {
 		return
 	}
 	a.refresh(s, token)
-	if jwt, err := a.jwtFor(u); err == nil {
+	if jwt, err := a.jwt(u); err == nil {
 		h.Set("Set-Auth-Jwt", jwt)
 		h.Add("Access-Control-Expose-Headers", "set-auth-jwt")
 	}
@@ -800,13 +803,15 @@ func (a *baRequest) changePassword() {
 		a.fail(http.StatusBadRequest, "CREDENTIAL_ACCOUNT_NOT_FOUND", "Credential account not found")
 		return
 	}
-	if d, locked := a.p.brute.attempt(ctx, u.Email); locked {
+	d, locked := a.p.brute.attempt(ctx, u.Email)
+	if locked {
 		a.p.record(a.r, storage.Event{Event: evPasswordChanged, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: "account locked after failed attempts"})
 		a.tooMany(retryAfterSeconds(d))
 		return
 	}
 	if _, err := a.p.checkPassword(ctx, a.st, u.Email, f[1]); err != nil {
 		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
+			lockedOut(d)
 			a.p.record(a.r, storage.Event{Event: evPasswordChanged, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: err.Error()})
 			a.fail(http.StatusBadRequest, "INVALID_PASSWORD", "Invalid password")
 			return
@@ -905,6 +910,9 @@ func (a *baRequest) jwtFor(u *storage.User) (string, error) {
 		return "", err
 	}
 	tok, _, err := a.p.keys.sign(a.r.Context(), "JWT", payload)
+	if err == nil {
+		tokensIssuedTotal.WithLabelValues(grantBetterAuthJWT).Inc()
+	}
 	return tok, err
 }
 
@@ -913,7 +921,7 @@ func (a *baRequest) token() {
 	if !ok {
 		return
 	}
-	tok, err := a.jwtFor(u)
+	tok, err := a.jwt(u)
 	if err != nil {
 		a.internal("signing token", err)
 		return

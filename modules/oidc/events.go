@@ -30,13 +30,18 @@ const (
 
 // record writes an audit row for e, stamped with the time, the client IP
 // and the user agent of r. It never fails the request: an audit failure
-// is logged at Error instead. Detail must hold no secret.
+// is logged at Error instead. Detail must hold no secret. It is also where
+// the metrics count sign-ins, tokens and refresh reuse, and where the "auth
+// event" log line is written (metrics.go).
 func (p *provider) record(r *http.Request, e storage.Event) {
 	ctx := context.WithoutCancel(r.Context())
 	e.CreatedAt, e.IP, e.UserAgent = p.now(), p.requestIP(r), r.UserAgent()
 	if len(e.UserAgent) > 512 {
 		e.UserAgent = e.UserAgent[:512]
 	}
+	f := authFacts(e)
+	f.count()
+	p.logAuthEvent(e, f)
 	st, err := p.storage(ctx)
 	if err == nil {
 		err = st.RecordEvent(ctx, e)

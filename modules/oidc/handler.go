@@ -178,6 +178,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // and builds the provider; it does no I/O (keys are loaded on first use).
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	app, err := store.GetApp(ctx)
 	if err != nil {
 		return err

@@ -96,7 +96,8 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		show(http.StatusTooManyRequests, email, retryMessage("Too many sign-in attempts from your network.", d))
 		return
 	}
-	if d, locked := p.brute.attempt(r.Context(), email); locked {
+	d, locked := p.brute.attempt(r.Context(), email)
+	if locked {
 		p.record(r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: "account locked after failed sign-ins"})
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
 		show(http.StatusTooManyRequests, email, retryMessage("Too many failed sign-ins for this account.", d))
@@ -106,6 +107,7 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	u, err := p.checkPassword(r.Context(), st, email, pw)
 	if err != nil {
 		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
+			lockedOut(d)
 			p.record(r, storage.Event{Event: evSignIn, Outcome: "failure", Email: email, Detail: err.Error()})
 			msg := "Invalid e-mail or password."
 			if errors.Is(err, errBanned) {
