@@ -466,7 +466,12 @@ func hashProblem(h string) string {
 		}
 		return ""
 	}
-	return "password hash in an unknown format (" + clip(h, 6) + "…)"
+	// Name the scheme of a "$scheme$…" string (pbkdf2, sha512-crypt),
+	// never any of the hash itself.
+	if scheme, _, ok := strings.Cut(strings.TrimPrefix(h, "$"), "$"); ok && h[0] == '$' && len(scheme) <= 16 {
+		return "password hash in an unsupported format ($" + scheme + "$)"
+	}
+	return "password hash in an unknown format"
 }
 
 func (b *batch) account(sa srcAccount) error {
