@@ -69,9 +69,10 @@ func needNode(t *testing.T) string {
 	return node
 }
 
-// freshDatabase creates an empty PostgreSQL database for Better-Auth (a
-// database, not a schema: Better-Auth's migrations look for their tables
-// in every schema) and returns its URL; it is dropped when the test ends.
+// freshDatabase creates an empty PostgreSQL database for Better-Auth and
+// returns its URL; it is dropped when the test ends. A database rather than
+// a schema: its tables are then in public, as in most Better-Auth
+// deployments, and neither pg nor the importer needs a search_path.
 func freshDatabase(t *testing.T) string {
 	t.Helper()
 	testutil.PostgresURL(t) // skips, or fails in CI, when PostgreSQL does not answer
