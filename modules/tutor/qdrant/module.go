@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	qd "github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/intellistack/intellistack/modules/tutor/retrieval"
 )
@@ -120,6 +122,10 @@ func (r *Retriever) Retrieve(ctx context.Context, q retrieval.Query) ([]retrieva
 	return search(ctx, r.client, r.Collection, vectors[0], q)
 }
 
+// reconnectMaxDelay bounds the wait between attempts to reach Qdrant again
+// after it went away: how long a Qdrant that is back may still go unused.
+const reconnectMaxDelay = 2 * time.Second
+
 func newQdrantClient(address, apiKey string, useTLS bool) (*qd.Client, error) {
 	if address == "" {
 		address = "localhost:6334"
@@ -137,6 +143,15 @@ func newQdrantClient(address, apiKey string, useTLS bool) (*qd.Client, error) {
 		// The version check dials at construction; we connect lazily.
 		SkipCompatibilityCheck: true,
 		PoolSize:               1,
+		// After an outage gRPC reconnects on a back-off that grows to 120 s
+		// by default, and meanwhile every search fails at once: a Qdrant
+		// back after a minute would go unused for another minute or two.
+		// Trying every few seconds at most costs nothing next to a turn.
+		GrpcOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnectMaxDelay},
+			// gRPC's default; set because a zero value would mean no time.
+			MinConnectTimeout: 20 * time.Second,
+		})},
 	})
 }
 
