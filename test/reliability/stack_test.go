@@ -47,6 +47,9 @@ type nodeConfig struct {
 	// FirstTokenTimeout, when set, is the model's first_token_timeout
 	// (default 20s): how long a slow model is waited for.
 	FirstTokenTimeout string
+	// Retriever, when set, is the tutor's retriever block (default: the
+	// lexical retriever on examples/course).
+	Retriever string
 }
 
 func (n nodeConfig) caddyfile() string {
@@ -54,6 +57,10 @@ func (n nodeConfig) caddyfile() string {
 	timeout := ""
 	if n.FirstTokenTimeout != "" {
 		timeout = "\n\t\t\t\t\t\tfirst_token_timeout " + n.FirstTokenTimeout
+	}
+	retriever := "retriever lexical {\n\t\t\t\t\t\tpath " + course + "\n\t\t\t\t\t}"
+	if n.Retriever != "" {
+		retriever = n.Retriever
 	}
 	return fmt.Sprintf(`{
 	servers {
@@ -111,9 +118,7 @@ https://localhost {
 						api_key sk-test
 						model tutor-test%s
 					}
-					retriever lexical {
-						path %s
-					}
+					%s
 				}
 			}
 		}
@@ -123,7 +128,7 @@ https://localhost {
 		respond "course site"
 	}
 }
-`, n.Database, secret, n.Generation, n.Issuer, n.Issuer, n.Issuer, n.Quota, n.ModelURL, timeout, course)
+`, n.Database, secret, n.Generation, n.Issuer, n.Issuer, n.Issuer, n.Quota, n.ModelURL, timeout, retriever)
 }
 
 // pgDatabase is a fresh PostgreSQL schema with a pool big enough for a class.
