@@ -14,6 +14,9 @@
 // cookies are the signed session cookies Better-Auth set (value as sent,
 // URL-encoded), each checked with Better-Auth's get-session.
 import { getMigrations } from "better-auth/db/migration";
+// better-call signs Better-Auth's cookies; pinned to the version
+// better-auth 1.7.25 depends on.
+import { serializeSignedCookie } from "better-call";
 import { createAuth } from "./auth.mjs";
 
 const { auth, pool } = createAuth();
@@ -65,7 +68,6 @@ const { user: carol } = await ctx.internalAdapter.createOAuthUser(
   { providerId: "github", accountId: "583231", accessToken: "gho_seededAccessToken0123456789", scope: "read:user,user:email" },
 );
 const carolSession = await ctx.internalAdapter.createSession(carol.id);
-const { serializeSignedCookie } = await import("better-call");
 const carolCookie = (await serializeSignedCookie(ctx.authCookies.sessionToken.name, carolSession.token, ctx.secret)).split(";")[0];
 users.push({ ...carol, password: "", cookies: [carolCookie] });
 
