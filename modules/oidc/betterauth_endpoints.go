@@ -470,14 +470,7 @@ func (a *baRequest) session() (*storage.Session, string, *storage.User, error) {
 	if token == "" {
 		return nil, "", nil, nil
 	}
-	s, err := a.st.Session(a.r.Context(), hashToken(token), a.p.now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, "", nil, nil
-	}
-	if err != nil {
-		return nil, "", nil, err
-	}
-	u, err := a.st.UserByID(a.r.Context(), s.UserID)
+	s, u, err := a.st.SessionWithUser(a.r.Context(), hashToken(token), a.p.now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, "", nil, nil
 	}

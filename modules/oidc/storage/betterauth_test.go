@@ -27,6 +27,18 @@ func TestSessionLists(t *testing.T) {
 		mk(alice, "h3", t0, time.Minute) // expires first
 		b1 := mk(bob, "h4", t0, time.Hour)
 
+		// The session and its user in one read, expiry as Session.
+		if got, u, err := s.SessionWithUser(ctx, "h2", t0.Add(2*time.Minute)); err != nil || got.ID != a2.ID || got.UserID != alice.ID ||
+			!got.ExpiresAt.Equal(a2.ExpiresAt) || !got.AuthTime.Equal(a2.AuthTime) || u.ID != alice.ID || u.Email != "alice@example.com" {
+			t.Fatalf("SessionWithUser: %v %+v %+v", err, got, u)
+		}
+		if _, _, err := s.SessionWithUser(ctx, "h3", t0.Add(2*time.Minute)); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("SessionWithUser of an expired session: %v", err)
+		}
+		if _, _, err := s.SessionWithUser(ctx, "nope", t0); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("SessionWithUser of an unknown token: %v", err)
+		}
+
 		list, err := s.UserSessions(ctx, alice.ID, t0.Add(2*time.Minute))
 		if err != nil || len(list) != 2 || list[0].ID != a1.ID || list[1].ID != a2.ID {
 			t.Fatalf("UserSessions: %v %+v", err, list)

@@ -27,6 +27,10 @@ type Sessions interface {
 	// expired by now, or ErrNotFound.
 	Session(ctx context.Context, tokenHash string, now time.Time) (*Session, error)
 
+	// SessionWithUser is Session and its user in one query (get-session
+	// and the jwt plugin's /token read both on every call).
+	SessionWithUser(ctx context.Context, tokenHash string, now time.Time) (*Session, *User, error)
+
 	// DeleteSession deletes the session with this token hash (sign-out) and
 	// returns it, or ErrNotFound. Of two concurrent calls one gets the
 	// session.
@@ -68,6 +72,23 @@ func (s *SQL) Session(ctx context.Context, tokenHash string, now time.Time) (*Se
 		return nil, ErrNotFound
 	}
 	return sess, nil
+}
+
+// SessionWithUser implements Sessions.
+func (s *SQL) SessionWithUser(ctx context.Context, tokenHash string, now time.Time) (*Session, *User, error) {
+	var sess Session
+	var authTime, expires, created int64
+	u, err := scanUser(s.db.QueryRow(ctx, "SELECT "+userColumns+", s.id, s.auth_time, s.expires_at, s.ip_address, s.user_agent, s.created_at"+
+		" FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?", tokenHash),
+		&sess.ID, &authTime, &expires, &sess.IP, &sess.UserAgent, &created)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess.UserID, sess.AuthTime, sess.ExpiresAt, sess.CreatedAt = u.ID, fromMS(authTime), fromMS(expires), fromMS(created)
+	if !now.Before(sess.ExpiresAt) {
+		return nil, nil, ErrNotFound
+	}
+	return &sess, u, nil
 }
 
 // DeleteSession implements Sessions.

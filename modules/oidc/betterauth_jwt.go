@@ -1,0 +1,87 @@
+package oidc
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/intellistack/intellistack/modules/oidc/storage"
+)
+
+// The jwt plugin's token comes with every get-session (set-auth-jwt) and
+// every /token, so a front end polling its session would have the
+// provider sign an RS256 token each time: about a millisecond of CPU, most
+// of what the call costs. A token whose claims have not changed is reused
+// for the first half of its life instead, so what a client receives is
+// always valid for at least half of baJWTTTL. The key covers everything
+// the token says except its times, and the signing key: a changed role,
+// ban, name or address, or a rotated key, makes a new token at once.
+
+// baJWTCacheMax bounds the cache; past it, spent entries are dropped, and
+// if that is not enough the cache starts again empty.
+const baJWTCacheMax = 10000
+
+type baJWTCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]baCachedJWT
+}
+
+type baCachedJWT struct {
+	token      string
+	reuseUntil time.Time
+}
+
+var baJWTs = &baJWTCache{m: map[[32]byte]baCachedJWT{}}
+
+// jwt returns the user's token: a reused one while it has more than half
+// its life left, else a new one from jwtFor.
+func (a *baRequest) jwt(u *storage.User) (string, error) {
+	signer, err := a.p.keys.signer(a.r.Context())
+	if err != nil {
+		return "", err
+	}
+	claims := baUser(u)
+	claims["sub"], claims["iss"], claims["aud"] = u.ID, a.p.issuer, a.p.issuer
+	raw, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	key := sha256.Sum256(append([]byte(signer.kid+"\x00"), raw...))
+	now := a.p.now()
+	if tok, ok := baJWTs.get(key, now); ok {
+		return tok, nil
+	}
+	tok, err := a.jwtFor(u)
+	if err != nil {
+		return "", err
+	}
+	baJWTs.put(key, baCachedJWT{token: tok, reuseUntil: now.Add(baJWTTTL / 2)}, now)
+	return tok, nil
+}
+
+func (c *baJWTCache) get(key [32]byte, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || !now.Before(e.reuseUntil) {
+		return "", false
+	}
+	return e.token, true
+}
+
+func (c *baJWTCache) put(key [32]byte, e baCachedJWT, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= baJWTCacheMax {
+		for k, old := range c.m {
+			if !now.Before(old.reuseUntil) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= baJWTCacheMax {
+			clear(c.m)
+		}
+	}
+	c.m[key] = e
+}
