@@ -57,7 +57,7 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 		fake := fakeopenai.New()
 		defer fake.Close()
 		logFile := filepath.Join(t.TempDir(), "turns.log")
-		c := testutil.StartCaddy(t, `{
+		caddyfile := `{
 	intellistack {
 		database `+database+`
 		secret test-secret-0123456789abcdef
@@ -87,7 +87,8 @@ https://localhost {
 			}
 		}
 	}
-}`)
+}`
+		c := testutil.StartCaddy(t, caddyfile)
 		before := scrape(t, c)
 
 		const question = "How does range(5) work in a for loop? zebra-marker"
@@ -165,6 +166,22 @@ https://localhost {
 			`intellistack_db_pool_wait_seconds_total{dialect="` + dialect + `"}`} {
 			if _, ok := after[s]; !ok {
 				t.Errorf("%s is not exposed", s)
+			}
+		}
+
+		// A reload registers the same collectors into the new config's
+		// registry: every count is kept.
+		if err := c.Load(caddyfile); err != nil {
+			t.Fatal(err)
+		}
+		reloaded := scrape(t, c)
+		for _, series := range []string{`intellistack_chatkit_turns_total{outcome="ok"}`,
+			`intellistack_ratelimit_decisions_total{decision="refuse",zone="tutor_metrics"}`,
+			`intellistack_tutor_time_to_first_token_seconds_count`, `intellistack_tutor_model_errors_total{kind="stream"}`,
+			`intellistack_tutor_retrieval_seconds_count{backend="lexical"}`, `intellistack_tutor_answers_total{mode="model"}`,
+			`intellistack_db_pool_max_connections{dialect="` + dialect + `"}`} {
+			if reloaded[series] != after[series] {
+				t.Errorf("%s after a reload = %v, before it %v", series, reloaded[series], after[series])
 			}
 		}
 
