@@ -59,11 +59,11 @@ func TestMetricsAfterScriptedSession(t *testing.T) {
 		logFile := filepath.Join(t.TempDir(), "turns.log")
 		caddyfile := `{
 	intellistack {
-		database `+database+`
+		database ` + database + `
 		secret test-secret-0123456789abcdef
 	}
 	log turns {
-		output file `+logFile+`
+		output file ` + logFile + `
 		format json
 		level INFO
 		include http.handlers.chatkit
@@ -82,8 +82,8 @@ https://localhost {
 		}
 		chatkit {
 			responder tutor {
-				`+modelBlock(fake)+`
-				`+lexicalCourse+`
+				` + modelBlock(fake) + `
+				` + lexicalCourse + `
 			}
 		}
 	}
