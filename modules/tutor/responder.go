@@ -31,7 +31,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/internal/metrics"
-
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
 	"github.com/intellistack/intellistack/modules/tutor/engine"
