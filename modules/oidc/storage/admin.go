@@ -50,8 +50,8 @@ type Admin interface {
 	// transaction, and returns how many sessions it deleted.
 	RevokeUserSessions(ctx context.Context, userID string, now time.Time) (int, error)
 
-	// DeleteUser deletes a user with their credentials, sessions and
-	// consents, and revokes their tokens. ErrNotFound for an unknown user.
+	// DeleteUser deletes a user with their credentials, sessions,
+	// consents and pending verifications, and revokes their tokens. ErrNotFound for an unknown user.
 	DeleteUser(ctx context.Context, userID string, now time.Time) error
 
 	// ListEvents returns one page of the audit log, newest first.
@@ -300,6 +300,9 @@ func (s *SQL) DeleteUser(ctx context.Context, userID string, now time.Time) erro
 			if _, err := tx.Exec(ctx, q, userID); err != nil {
 				return err
 			}
+		}
+		if err := deleteUserVerifications(ctx, tx, userID); err != nil {
+			return err
 		}
 		res, err := tx.Exec(ctx, "DELETE FROM users WHERE id = ?", userID)
 		return affected(res, err)

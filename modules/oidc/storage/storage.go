@@ -44,6 +44,7 @@ type Storage interface {
 	Accounts
 	Admin
 	SessionLists
+	AccountChanges
 
 	// DeleteExpired deletes the codes, authorization requests, access and
 	// refresh tokens, sessions and verifications that expired before now.
