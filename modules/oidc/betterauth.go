@@ -71,6 +71,21 @@ type BetterAuthAPI struct {
 	// `hide_existing_users`. Default false.
 	HideExistingUsers bool `json:"hide_existing_users,omitempty"`
 
+	// ChangeEmail turns on /change-email (Better-Auth's
+	// user.changeEmail.enabled): a signed-in user names a new address, the
+	// provider mails a verification link to it, and the address changes
+	// (verified) when the link is followed; a taken address answers like a
+	// free one. Needs the provider's mail. Caddyfile: `change_email`.
+	// Default false: 400 CHANGE_EMAIL_DISABLED, as Better-Auth's default.
+	ChangeEmail bool `json:"change_email,omitempty"`
+
+	// DeleteUser turns on /delete-user (Better-Auth's
+	// user.deleteUser.enabled): a signed-in user deletes their account
+	// with everything it owns, after giving the password or within a day
+	// of signing in. Caddyfile: `delete_user`. Default false: 404, as
+	// Better-Auth's default.
+	DeleteUser bool `json:"delete_user,omitempty"`
+
 	reg      *providerRegistry
 	p        atomic.Pointer[provider]
 	trusted  []string
@@ -170,6 +185,8 @@ func (h *BetterAuthAPI) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 //		cookie_domain <domain>
 //		secret <value>                # use {env.BETTER_AUTH_SECRET}
 //		hide_existing_users
+//		change_email                  # /change-email (off by default)
+//		delete_user                   # /delete-user (off by default)
 //	}
 func (h *BetterAuthAPI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -207,6 +224,16 @@ func (h *BetterAuthAPI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.HideExistingUsers = true
+		case "change_email":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.ChangeEmail = true
+		case "delete_user":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.DeleteUser = true
 		default:
 			return d.Errf("unknown better_auth_api option %q", d.Val())
 		}

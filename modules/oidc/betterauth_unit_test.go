@@ -43,6 +43,8 @@ func TestBetterAuthCaddyfileErrors(t *testing.T) {
 		"better_auth_api {\n provider\n}",
 		"better_auth_api {\n trusted_origins\n}",
 		"better_auth_api {\n hide_existing_users yes\n}",
+		"better_auth_api {\n change_email on\n}",
+		"better_auth_api {\n delete_user yes\n}",
 		"better_auth_api {\n secret a b\n}",
 		"better_auth_api {\n nope\n}",
 	} {
@@ -52,10 +54,14 @@ func TestBetterAuthCaddyfileErrors(t *testing.T) {
 		}
 	}
 	var h BetterAuthAPI
-	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("better_auth_api /auth {\n trusted_origins https://a.test https://b.test\n cookie_domain a.test\n}")); err != nil {
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("better_auth_api /auth {\n trusted_origins https://a.test https://b.test\n cookie_domain a.test\n change_email\n delete_user\n}")); err != nil {
 		t.Fatal(err)
 	}
-	if h.BasePath != "/auth" || len(h.TrustedOrigins) != 2 || h.CookieDomain != "a.test" {
-		t.Fatalf("%s %v %s", h.BasePath, h.TrustedOrigins, h.CookieDomain)
+	if h.BasePath != "/auth" || len(h.TrustedOrigins) != 2 || h.CookieDomain != "a.test" || !h.ChangeEmail || !h.DeleteUser {
+		t.Fatalf("%s %v %s %v %v", h.BasePath, h.TrustedOrigins, h.CookieDomain, h.ChangeEmail, h.DeleteUser)
+	}
+	var off BetterAuthAPI
+	if err := off.UnmarshalCaddyfile(caddyfile.NewTestDispenser("better_auth_api")); err != nil || off.ChangeEmail || off.DeleteUser {
+		t.Fatalf("defaults: %v %v %v", err, off.ChangeEmail, off.DeleteUser)
 	}
 }
