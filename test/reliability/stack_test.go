@@ -50,6 +50,9 @@ type nodeConfig struct {
 	// Retriever, when set, is the tutor's retriever block (default: the
 	// lexical retriever on examples/course).
 	Retriever string
+	// KeyRotation, when set, is the provider's key_rotation (a successor
+	// key published half of it ahead).
+	KeyRotation string
 }
 
 func (n nodeConfig) caddyfile() string {
@@ -61,6 +64,14 @@ func (n nodeConfig) caddyfile() string {
 	retriever := "retriever lexical {\n\t\t\t\t\t\tpath " + course + "\n\t\t\t\t\t}"
 	if n.Retriever != "" {
 		retriever = n.Retriever
+	}
+	rotation, bearerRefresh := "", ""
+	if n.KeyRotation != "" {
+		// A key is published half of key_rotation before it signs: the
+		// bearers' key caches must refresh well within that (the provider's
+		// rule for key_publish_ahead; bearer_jwt's default is 5 minutes).
+		rotation = "\n\t\tkey_rotation " + n.KeyRotation
+		bearerRefresh = "\n\t\t\t\trefresh_interval 2s\n\t\t\t\tmin_refresh_interval 1s"
 	}
 	return fmt.Sprintf(`{
 	servers {
@@ -88,7 +99,7 @@ https://localhost {
 			skip_consent
 			offline_access
 		}
-		claims stage
+		claims stage%s
 		# A class signs in from one loopback address here; in a real
 		# semester each student has an address of their own.
 		ip_limit off
@@ -102,7 +113,7 @@ https://localhost {
 			bearer_jwt {
 				issuer %s
 				require_verified_email
-				claim stage
+				claim stage%s
 			}
 			@send chatkit_op threads.create threads.add_user_message threads.retry_after_item
 			request_quota @send {
@@ -128,7 +139,7 @@ https://localhost {
 		respond "course site"
 	}
 }
-`, n.Database, secret, n.Generation, n.Issuer, n.Issuer, n.Issuer, n.Quota, n.ModelURL, timeout, retriever)
+`, n.Database, secret, n.Generation, n.Issuer, n.Issuer, rotation, n.Issuer, bearerRefresh, n.Quota, n.ModelURL, timeout, retriever)
 }
 
 // pgDatabase is a fresh PostgreSQL schema with a pool big enough for a class.

@@ -1,12 +1,19 @@
 package reliability
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/intellistack/intellistack/internal/testutil"
 )
@@ -54,7 +61,7 @@ func TestTwoNodes(t *testing.T) {
 	lb := testutil.StartCaddyProcess(t, "https://localhost {\n\trespond \"starting\"\n}\n")
 	issuer := lb.URL("")
 	node := func(name string) string {
-		cf := nodeConfig{Database: db, Issuer: issuer, ModelURL: model.BaseURL(), Quota: sc.Quota}.caddyfile()
+		cf := nodeConfig{Database: db, Issuer: issuer, ModelURL: model.BaseURL(), Quota: sc.Quota, KeyRotation: keyRotation.String()}.caddyfile()
 		return strings.Replace(cf, "\tintellistack_health /healthz\n", "\tintellistack_health /healthz\n\theader X-Node "+name+"\n", 1)
 	}
 	nodes := testutil.StartCaddyProcesses(t, node("a"), node("b"))
@@ -75,21 +82,161 @@ func TestTwoNodes(t *testing.T) {
 		}
 	}
 	s := newSite(t, lb)
+	// An API node of the same issuer, as a separate service would run it:
+	// bearer_jwt on the issuer's JWKS over HTTP (through a relay to the
+	// balancer's /jwks), refreshed every 2 s.
+	relay := newSwitchServer(t, jwksRelay(s))
+	apiNode := testutil.StartCaddyProcess(t, apiNodeCaddyfile(db, issuer, "http://"+relay.addr+"/jwks", model.BaseURL()))
 	// One more student than the day's class, who keeps their quota for the
 	// kill below.
 	students := enrol(t, s, db, sc.Students+1, func(int) bool { return true })
 	spare := students[sc.Students]
+	firstKID := kidOf(t, spare.access)
+	// The API node has fetched the keys of the day's start.
+	if code := listWith(t, apiNode.Client, apiNode.URL("/api/v1/chatkit"), spare.access); code != 200 {
+		t.Fatalf("API node before the load: threads.list %d", code)
+	}
 
 	procs := []*procStats{watch(pidOf(t, nodes[0])), watch(pidOf(t, nodes[1])), watch(pidOf(t, lb))}
 	tl := &tally{}
 	wall := runDay(students[:sc.Students], sc, modelAnswer(answer), tl, nil)
 	lines := []string{"node a: " + procs[0].end(), "node b: " + procs[1].end(), "balancer: " + procs[2].end()}
 
+	rotation := checkKeyRotation(t, spare, s, nodes, apiNode, firstKID)
 	// Mid-stream kill: a fresh thread, the node serving it killed once the
 	// answer streams, then the retry through the balancer.
 	kill := killMidStream(t, spare, nodes, answer)
-	extra := [][2]string{{"node killed mid-stream", kill}}
+	extra := [][2]string{{"key rotation (key_rotation " + keyRotation.String() + ")", rotation}, {"node killed mid-stream", kill}}
 	dayReport(t, "two nodes on PostgreSQL behind a Caddy load balancer", sc, students, tl, wall, lines, modelAnswer(answer), extra)
+}
+
+// keyRotation is the provider's key_rotation in the two-node scenario:
+// short, so that the signing key changes several times during the load and
+// every token refresh may meet a new key (published half of it ahead).
+const keyRotation = 15 * time.Second
+
+// jwksRelay serves the issuer's JWKS over plain HTTP: the API node's
+// fetches, without the site's internal CA.
+func jwksRelay(s *site) http.Handler {
+	fetcher := s.client(true, nil)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := fetcher.Get(s.URL + "/jwks")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})
+}
+
+// kidOf reads the kid of a JWT's header.
+func kidOf(t *testing.T, token string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if err != nil || json.Unmarshal(b, &h) != nil || h.KID == "" {
+		t.Fatalf("no kid in the token header %q", head)
+	}
+	return h.KID
+}
+
+// listWith sends threads.list with a bearer token through hc to endpoint.
+func listWith(t *testing.T, hc *http.Client, endpoint, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(`{"type":"threads.list","params":{"limit":1}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("threads.list at %s: %v", endpoint, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// jwksKIDs lists the kids a node publishes.
+func jwksKIDs(t *testing.T, c *testutil.Caddy) []string {
+	t.Helper()
+	resp, err := c.Client.Get(c.URL("/jwks"))
+	if err != nil {
+		t.Fatalf("JWKS of %s: %v", c.URL(""), err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatalf("JWKS of %s: %v", c.URL(""), err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.KID)
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+// checkKeyRotation runs after the load, both nodes alive: the signing key
+// has changed since the class signed in; both nodes publish the same keys;
+// a refresh at either node directly gets a token signed with the same,
+// new key; and that token is accepted by node a, node b, the balancer and
+// the API node, whose JWKS cache must have picked the new key up.
+func checkKeyRotation(t *testing.T, st *student, s *site, nodes []*testutil.Caddy, api *testutil.Caddy, firstKID string) string {
+	t.Helper()
+	kidsA, kidsB := jwksKIDs(t, nodes[0]), jwksKIDs(t, nodes[1])
+	if !slices.Equal(kidsA, kidsB) {
+		t.Errorf("the nodes publish different keys: a %v, b %v", kidsA, kidsB)
+	}
+	var kids [2]string
+	for i, n := range nodes {
+		conf := s.conf
+		conf.Endpoint.TokenURL = strings.Replace(conf.Endpoint.TokenURL, s.URL, n.URL(""), 1)
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, n.Client)
+		tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: st.refreshToken}).Token()
+		if err != nil {
+			t.Fatalf("refresh at node %c directly: %v", 'a'+i, err)
+		}
+		st.access, st.refreshToken = tok.AccessToken, tok.RefreshToken
+		kids[i] = kidOf(t, tok.AccessToken)
+	}
+	if kids[0] != kids[1] {
+		t.Errorf("node a signs with %s, node b with %s", kids[0], kids[1])
+	}
+	if kids[1] == firstKID {
+		t.Errorf("the signing key is still %s, the key of the day's start: no rotation seen", firstKID)
+	}
+	if !slices.Contains(kidsA, kids[1]) {
+		t.Errorf("the signing key %s is not in the JWKS %v", kids[1], kidsA)
+	}
+	var refused []string
+	for _, target := range []struct {
+		name string
+		hc   *http.Client
+		url  string
+	}{
+		{"node a", nodes[0].Client, nodes[0].URL("/api/v1/chatkit")},
+		{"node b", nodes[1].Client, nodes[1].URL("/api/v1/chatkit")},
+		{"balancer", st.api, s.URL + "/api/v1/chatkit"},
+		{"API node (JWKS over HTTP)", api.Client, api.URL("/api/v1/chatkit")},
+	} {
+		if code := listWith(t, target.hc, target.url, st.access); code != 200 {
+			refused = append(refused, fmt.Sprintf("%s: %d", target.name, code))
+		}
+	}
+	for _, r := range refused {
+		t.Errorf("a token signed with the new key %s refused by %s", kids[1], r)
+	}
+	return fmt.Sprintf("key of the day's start %s; after the load %d keys published, the same on both nodes: %v; both nodes sign with %s; refused by node a, node b, balancer, API node: %s",
+		firstKID, len(kidsA), slices.Equal(kidsA, kidsB), kids[1], firstFew(refused))
 }
 
 // killMidStream runs the kill-and-retry check and returns its table line.
