@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -82,6 +83,20 @@ func errorBody(status int, body []byte) (callClass, string) {
 		return callClear, fmt.Sprintf("503 %s", code)
 	}
 	return callBad, fmt.Sprintf("%d %s: %.200s", status, code, body)
+}
+
+// faultScale is a fault scenario's scale: the class of currentScale with a
+// quota it never reaches (a refused send is counted by the quota or not
+// depending on where the fault stopped it; the other scenarios count
+// quotas exactly) and, in the short version, 30 students: what these
+// measure is the fault, not the load.
+func faultScale() scale {
+	sc := currentScale()
+	sc.Quota, sc.Hitters = 1000, false
+	if os.Getenv("RELIABILITY") != "full" {
+		sc.Students = 30
+	}
+	return sc
 }
 
 // pendingTurn is a user message stored by a turn that ended with a

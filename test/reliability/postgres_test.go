@@ -15,11 +15,7 @@ import (
 // half-written row; once the server is back every request works again, on
 // the same Caddy process.
 func TestFaultPostgresRestart(t *testing.T) {
-	sc := currentScale()
-	// Refused sends are not counted the same way in every phase (refused by
-	// the quota check, or admitted and then refused by chatkit): a quota
-	// the class never reaches; the other scenarios count quotas.
-	sc.Quota, sc.Hitters = 1000, false
+	sc := faultScale()
 	pg := startPgCluster(t)
 	db := pg.url()
 	fake, answer := pacedModel(t, sc.Tokens)

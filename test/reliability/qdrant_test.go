@@ -22,9 +22,7 @@ const retrieverDownMark = "Course search is unavailable"
 // never an error; once Qdrant is back, turns use the course again without a
 // restart.
 func TestFaultQdrantDown(t *testing.T) {
-	sc := currentScale()
-	sc.Duration = max(sc.Duration, 30*time.Second)
-	sc.Quota, sc.Hitters = 1000, false // see TestFaultModel
+	sc := faultScale()
 	db := pgDatabase(t)
 	fake, answer := pacedModel(t, sc.Tokens)
 	fq, err := fakeqdrant.Start()

@@ -90,8 +90,7 @@ func (d *smallDisk) remount(mode string) error {
 // reads (thread list, history) keep working; once space is freed, writes
 // work again without a restart.
 func TestFaultSQLiteDiskFull(t *testing.T) {
-	sc := currentScale()
-	sc.Quota, sc.Hitters = 1000, false // see TestFaultPostgresRestart
+	sc := faultScale()
 	disk := mountSmallDisk(t, 64)
 	db := filepath.Join(disk.dir, "intellistack.db")
 	fake, answer := pacedModel(t, sc.Tokens)
