@@ -119,7 +119,8 @@ func nullString(s string) any {
 }
 
 // createThread inserts a thread owned by owner, with its first item when
-// one is given, in one transaction (one commit before the first event). The
+// one is given, in one transaction (one commit before the first event; on
+// PostgreSQL one statement, storage_pg.go). The
 // first item takes sequence number 1 directly.
 func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol.Item, pageContext []byte) error {
 	status, _ := json.Marshal(t.Status)
@@ -127,6 +128,9 @@ func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol
 	var seq int64
 	if first != nil {
 		seq = 1
+	}
+	if s.db.Dialect() == store.Postgres {
+		return s.pgCreateThread(ctx, t, first, pageContext, string(status), string(meta))
 	}
 	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO chatkit_threads

@@ -137,7 +137,8 @@ func (s *storage) addItem(ctx context.Context, threadID string, it protocol.Item
 }
 
 // appendUserMessage stores a user message on owner's thread in one
-// transaction: the thread row is updated (activity, next sequence number)
+// transaction (on PostgreSQL, one statement when the thread is active:
+// storage_pg.go): the thread row is updated (activity, next sequence number)
 // and returned in the same statement, check vets it (a locked thread, an
 // unsupported input) before the item goes in, and any error rolls both
 // back. It returns the thread and the item's sequence number.
@@ -148,6 +149,14 @@ func (s *storage) appendUserMessage(ctx context.Context, owner, threadID string,
 		return nil, 0, err
 	}
 	ms := createdAt.UnixMilli()
+	if s.db.Dialect() == store.Postgres {
+		// One statement for an active thread (storage_pg.go); anything
+		// else takes the transaction below, for its errors.
+		th, seq, ok, err := s.pgAppendUserMessage(ctx, owner, threadID, it, body, ms, pageContext, check)
+		if ok || err != nil {
+			return th, seq, err
+		}
+	}
 	var th *threadRow
 	var seq int64
 	err = s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
@@ -233,8 +242,8 @@ type finishedItem struct {
 	body []byte
 }
 
-// finishTurn stores what a turn produced in one transaction: its items in
-// order, the thread's activity and new title (title nil: unchanged), and
+// finishTurn stores what a turn produced in one transaction (on PostgreSQL
+// one statement, storage_pg.go): its items in order, the thread's activity and new title (title nil: unchanged), and
 // the owner's usage. Items whose id the thread already holds are skipped
 // and returned; a thread deleted meanwhile gets none, the usage still
 // counts (errNotFound is returned after the commit).
@@ -244,6 +253,9 @@ func (s *storage) finishTurn(ctx context.Context, owner, threadID string, items 
 		return nil, nil
 	}
 	ms := now.UnixMilli()
+	if s.db.Dialect() == store.Postgres {
+		return s.pgFinishTurn(ctx, owner, threadID, items, title, ms, now.UTC().Format(usageDayFormat), usage)
+	}
 	gone := false
 	err = s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		dups, gone = nil, false

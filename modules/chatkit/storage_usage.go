@@ -14,6 +14,9 @@ type usageDelta struct {
 	ReplyMS, ReplyCount                  int64
 }
 
+// usageDayFormat is a usage row's day: the UTC date.
+const usageDayFormat = "2006-01-02"
+
 // addUsage adds d to owner's counters for the UTC day of now.
 func (s *storage) addUsage(ctx context.Context, owner string, now time.Time, d usageDelta) error {
 	return s.db.InTx(ctx, func(tx *store.Tx) error { return addUsage(ctx, tx, owner, now, d) })
@@ -33,7 +36,7 @@ func addUsage(ctx context.Context, tx *store.Tx, owner string, now time.Time, d 
 			ttft_count = chatkit_usage.ttft_count + excluded.ttft_count,
 			reply_ms_sum = chatkit_usage.reply_ms_sum + excluded.reply_ms_sum,
 			reply_count = chatkit_usage.reply_count + excluded.reply_count`,
-		owner, now.UTC().Format("2006-01-02"), d.Messages, d.Replies, d.Errors, d.Cancelled,
+		owner, now.UTC().Format(usageDayFormat), d.Messages, d.Replies, d.Errors, d.Cancelled,
 		d.TTFTms, d.TTFTCount, d.ReplyMS, d.ReplyCount)
 	return err
 }
