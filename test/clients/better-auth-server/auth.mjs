@@ -1,5 +1,6 @@
 // The Better-Auth instance seed.mjs and server.mjs share: Better-Auth 1.7
-// with email and password, the jwt plugin and the admin plugin, on the
+// with email and password, change-email and delete-user, the jwt plugin
+// and the admin plugin, on the
 // PostgreSQL database at DATABASE_URL (through pg's Pool).
 //
 // Environment: DATABASE_URL (required), BETTER_AUTH_SECRET (Better-Auth's
@@ -41,6 +42,9 @@ export function createAuth(env = process.env) {
     emailVerification: {
       sendVerificationEmail: async ({ user, url }) => sendMail(user.email, "Verify your e-mail address", url),
     },
+    // On so that the compare test can diff them (Better-Auth has both off
+    // by default); the change-email link goes to the new address.
+    user: { changeEmail: { enabled: true }, deleteUser: { enabled: true } },
     plugins: [jwt(), admin()],
     telemetry: { enabled: false },
   });

@@ -32,6 +32,8 @@ https://localhost {
 	better_auth_api {
 		trusted_origins https://app.test
 		secret {env.BETTER_AUTH_SECRET}
+		change_email
+		delete_user
 	}
 	oidc_provider {
 		issuer https://localhost:%d

@@ -64,6 +64,13 @@ function step(name, b, r) {
   record.push(entry);
   return r;
 }
+// value is step plus one value both servers must agree on (pick reads it
+// from the answer's data).
+function value(name, b, r, pick) {
+  step(name, b, r);
+  record.at(-1).value = r.error ? null : (pick(r.data) ?? null);
+  return r;
+}
 function note(name, status, data) {
   record.push({ step: name, status, shape: shape(data) });
 }
@@ -82,6 +89,16 @@ async function mails(n) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`fewer than ${n} mails in ${outbox}`);
+}
+
+// mailTo waits for the newest mail to addr (the To: header).
+async function mailTo(addr) {
+  for (let i = 0; i < 200; i++) {
+    const found = (await mails(0)).filter((m) => new RegExp(`^To:.*${addr.replace(/[.+]/g, "\\$&")}`, "mi").test(m));
+    if (found.length) return found.at(-1);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no mail to ${addr} in ${outbox}`);
 }
 
 const email = `alice-${Date.now()}@example.com`;
@@ -163,6 +180,71 @@ step("sign-in after unban", other, await other.client.signIn.email({ email, pass
 step("list-user-sessions", admin, await admin.client.admin.listUserSessions({ userId }));
 step("revoke-user-sessions", admin, await admin.client.admin.revokeUserSessions({ userId }));
 step("get-session: revoked by the admin", other, await other.client.getSession());
+
+// The admin plugin's account management.
+step("sign-in again", other, await other.client.signIn.email({ email, password: "Reset-Horse-777" }));
+const daveEmail = `dave-${email}`;
+step("create-user: not an admin", other, await other.client.admin.createUser({ email: daveEmail, name: "Dave", password }));
+const created = step("create-user", admin, await admin.client.admin.createUser({ email: daveEmail, name: "Dave", password, role: "user" }));
+const daveId = created.data?.user?.id ?? "none";
+step("create-user: existing e-mail", admin, await admin.client.admin.createUser({ email: daveEmail, name: "Dave", password }));
+step("create-user: invalid e-mail", admin, await admin.client.admin.createUser({ email: "not-an-address", name: "Bad", password }));
+step("create-user: without a password", admin, await admin.client.admin.createUser({ email: `nopw-${email}`, name: "No Password" }));
+value("get-user", admin, await admin.client.admin.getUser({ query: { id: daveId } }), (d) => d?.email === daveEmail);
+step("get-user: unknown", admin, await admin.client.admin.getUser({ query: { id: "no-such-user" } }));
+value("update-user (admin)", admin, await admin.client.admin.updateUser({ userId: daveId, data: { name: "Dave B" } }), (d) => d?.name);
+step("update-user (admin): no data", admin, await admin.client.admin.updateUser({ userId: daveId, data: {} }));
+step("update-user (admin): password", admin, await admin.client.admin.updateUser({ userId: daveId, data: { password: "x" } }));
+step("update-user (admin): unknown user", admin, await admin.client.admin.updateUser({ userId: "no-such-user", data: { name: "X" } }));
+step("update-user (admin): not an admin", other, await other.client.admin.updateUser({ userId: daveId, data: { name: "X" } }));
+step("set-user-password", admin, await admin.client.admin.setUserPassword({ userId: daveId, newPassword: "Admin-Set-4242" }));
+step("set-user-password: weak", admin, await admin.client.admin.setUserPassword({ userId: daveId, newPassword: "short" }));
+step("set-user-password: unknown user", admin, await admin.client.admin.setUserPassword({ userId: "no-such-user", newPassword: "Admin-Set-4242" }));
+const dave = browser();
+step("sign-in with the set password", dave, await dave.client.signIn.email({ email: daveEmail, password: "Admin-Set-4242" }));
+const daveSessions = step("list-user-sessions: dave", admin, await admin.client.admin.listUserSessions({ userId: daveId }));
+step("revoke-user-session", admin, await admin.client.admin.revokeUserSession({ sessionToken: daveSessions.data?.sessions?.[0]?.token ?? "none" }));
+step("get-session: session revoked by the admin", dave, await dave.client.getSession());
+value("has-permission", admin, await admin.client.admin.hasPermission({ permissions: { user: ["create", "ban"], session: ["revoke"] } }),
+  (d) => d.success);
+value("has-permission: a user", other, await other.client.admin.hasPermission({ permissions: { user: ["list"] } }), (d) => d.success);
+step("has-permission: signed out", nobody, await nobody.client.admin.hasPermission({ permissions: { user: ["list"] } }));
+step("stop-impersonating: not impersonating", admin, await admin.client.admin.stopImpersonating());
+step("impersonate-user: not an admin", other, await other.client.admin.impersonateUser({ userId: daveId }));
+const admin2 = browser();
+step("admin sign-in again", admin2, await admin2.client.signIn.email({ email: process.env.ADMIN_EMAIL, password }));
+step("impersonate-user", admin2, await admin2.client.admin.impersonateUser({ userId: daveId }));
+
+// change-email and delete-user (enabled on both servers).
+const carolEmail = `carol-${email}`, carolNew = `carol-new-${email}`;
+const carol = browser();
+step("sign-up: carol", carol, await carol.client.signUp.email({ name: "Carol", email: carolEmail, password }));
+step("change-email: signed out", nobody, await nobody.client.changeEmail({ newEmail: carolNew }));
+step("change-email: invalid address", carol, await carol.client.changeEmail({ newEmail: "not-an-address" }));
+step("change-email: same address", carol, await carol.client.changeEmail({ newEmail: carolEmail }));
+step("change-email: taken address", carol, await carol.client.changeEmail({ newEmail: email }));
+step("change-email", carol, await carol.client.changeEmail({ newEmail: carolNew, callbackURL: "/changed" }));
+const changeMail = await mailTo(carolNew);
+const ctoken = changeMail.match(/\/api\/auth\/verify-email\?token=([A-Za-z0-9._-]+)/)?.[1];
+step("get-session: before the link", carol, await carol.client.getSession());
+const changed = step("verify-email: change of address", carol, await carol.client.verifyEmail({ query: { token: ctoken } }));
+record.push({ step: "verify-email: change of address, verified", status: 200, value: changed.data?.user?.emailVerified ?? null });
+step("verify-email: change link again", carol, await carol.client.verifyEmail({ query: { token: ctoken } }));
+value("get-session: new address", carol, await carol.client.getSession(), (d) => d?.user?.email === carolNew);
+step("sign-in: new address", other, await other.client.signIn.email({ email: carolNew, password }));
+step("sign-in: old address", nobody, await nobody.client.signIn.email({ email: carolEmail, password }));
+
+step("delete-user: signed out", nobody, await nobody.client.deleteUser({}));
+step("delete-user: wrong password", carol, await carol.client.deleteUser({ password: "Wrong-Horse-42" }));
+step("delete-user: unknown token", carol, await carol.client.deleteUser({ token: "nope" }));
+const cb = await carol.fetch(`${baseURL}/api/auth/delete-user/callback?token=nope`, { method: "GET" });
+record.push({ step: "delete-user/callback: unknown token", status: cb.status, code: (await cb.json().catch(() => null))?.code ?? null });
+const cb2 = await fetch(`${baseURL}/api/auth/delete-user/callback?token=nope`);
+record.push({ step: "delete-user/callback: signed out", status: cb2.status, code: (await cb2.json().catch(() => null))?.code ?? null });
+step("delete-user", carol, await carol.client.deleteUser({ callbackURL: "/bye" }));
+step("get-session: deleted user", carol, await carol.client.getSession());
+step("get-session: deleted user's other session", other, await other.client.getSession());
+step("sign-in: deleted user", nobody, await nobody.client.signIn.email({ email: carolNew, password }));
 
 step("sign-out", alice, await alice.client.signOut());
 step("get-session: after sign-out", alice, await alice.client.getSession());
