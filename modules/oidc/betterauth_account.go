@@ -28,13 +28,17 @@ func init() {
 		// of a pending change of address is served here, any other by
 		// verifyEmail.
 		"/verify-email": {"GET", false, (*baRequest).verifyEmailOrChange},
+		// Better-Auth's list-sessions needs a fresh session
+		// (freshSessionMiddleware): checked here, then listSessions.
+		"/list-sessions": {"GET", false, (*baRequest).listSessionsFresh},
 	} {
 		baRoutes[path] = route
 	}
 }
 
-// baFreshAge is Better-Auth's session.freshAge: delete-user without the
-// password needs a session created less than this long ago.
+// baFreshAge is Better-Auth's session.freshAge: list-sessions, and
+// delete-user without the password, need a session created less than this
+// long ago.
 const baFreshAge = 24 * time.Hour
 
 // Audit events of a user's own account changes.
@@ -134,6 +138,15 @@ func (a *baRequest) changeEmail() {
 		return
 	}
 	ctx := a.r.Context()
+	// Each request mails an address of the caller's choosing: the per-IP
+	// limit of sign-up and reset applies, counted before the address is
+	// looked up so that a taken one costs the same.
+	if d, refused := a.p.brute.ipRefused(ctx, a.p.clientIP(a.r)); refused {
+		a.p.record(a.r, storage.Event{Event: evEmailChangeRequested, Outcome: "failure", UserID: u.ID, Email: u.Email,
+			Detail: "too many attempts from this address"})
+		a.tooMany(retryAfterSeconds(d))
+		return
+	}
 	_, err := a.st.UserByEmail(ctx, newEmail)
 	switch {
 	case err == nil:
@@ -360,4 +373,19 @@ func (a *baRequest) deleteUserCallback() {
 		return
 	}
 	a.fail(http.StatusNotFound, "INVALID_TOKEN", "Invalid token")
+}
+
+// listSessionsFresh is freshSessionMiddleware before listSessions: signed
+// out 401 UNAUTHORIZED, a session created a day (baFreshAge) ago or more
+// 403 SESSION_NOT_FRESH.
+func (a *baRequest) listSessionsFresh() {
+	s, _, _, ok := a.mustSession()
+	if !ok {
+		return
+	}
+	if a.p.now().Sub(s.CreatedAt) >= baFreshAge {
+		a.fail(http.StatusForbidden, "SESSION_NOT_FRESH", "Session is not fresh")
+		return
+	}
+	a.listSessions()
 }

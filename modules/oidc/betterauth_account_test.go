@@ -142,12 +142,19 @@ func TestBetterAuthDeleteUser(t *testing.T) {
 		alice.call("POST", "/delete-user", map[string]any{"password": 42}).want(t, 400, "VALIDATION_ERROR")
 		alice.call("POST", "/delete-user", map[string]any{"password": "Wrong-Horse-42"}).want(t, 400, "INVALID_PASSWORD")
 
-		// A day after signing in, the password is needed.
+		// A day after signing in, the password is needed (and list-sessions
+		// refuses, as Better-Auth's freshSessionMiddleware).
+		alice.call("GET", "/list-sessions", nil).want(t, 200, "")
 		advanceClock(25 * time.Hour)
 		alice.call("POST", "/delete-user", map[string]any{}).want(t, 400, "SESSION_EXPIRED")
+		alice.call("GET", "/list-sessions", nil).want(t, 403, "SESSION_NOT_FRESH")
+		anon.call("GET", "/list-sessions", nil).want(t, 401, "UNAUTHORIZED")
 		bob.call("POST", "/delete-user", nil).want(t, 400, "SESSION_EXPIRED")
 		fresh := newBAClient(t, c)
 		bobID := fresh.call("POST", "/sign-in/email", map[string]any{"email": "bob@example.com", "password": testPassword}).want(t, 200, "").user()["id"].(string)
+		if l := fresh.call("GET", "/list-sessions", nil).want(t, 200, ""); !strings.HasPrefix(l.raw, "[{") {
+			t.Fatalf("list-sessions in a fresh session: %s", l.raw)
+		}
 		// A fresh session needs no password.
 		if d := fresh.call("POST", "/delete-user", nil).want(t, 200, ""); d.raw != `{"message":"User deleted","success":true}` {
 			t.Fatalf("delete-user in a fresh session: %s", d.raw)
