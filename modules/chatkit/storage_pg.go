@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 )
 
@@ -34,19 +36,17 @@ VALUES ($1, $7, 1, $8, $9, $10, $11, $6)`
 // is the thread's INSERT alone); a unique violation fails both inserts.
 func (s *storage) pgCreateThread(ctx context.Context, t *threadRow, first protocol.Item, pageContext []byte, status, meta string) error {
 	if first == nil {
-		_, err := s.db.Pool().Exec(ctx, `INSERT INTO chatkit_threads
+		return pgExec(ctx, s, `INSERT INTO chatkit_threads
 			(id, owner_id, title, status, metadata, created_at, updated_at, last_activity_at, next_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $6, $6, 0)`,
 			t.ID, t.Owner, nullString(t.Title), status, meta, t.CreatedAt)
-		return err
 	}
 	body, err := json.Marshal(first)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.Pool().Exec(ctx, pgCreateThreadSQL, t.ID, t.Owner, nullString(t.Title), status, meta, t.CreatedAt,
+	return pgExec(ctx, s, pgCreateThreadSQL, t.ID, t.Owner, nullString(t.Title), status, meta, t.CreatedAt,
 		first.ItemID(), first.ItemType(), hiddenFlag(first), string(body), pageContextArg(pageContext))
-	return err
 }
 
 // pageContextArg is the context column: NULL without a page context.
@@ -83,8 +83,11 @@ func (s *storage) pgAppendUserMessage(ctx context.Context, owner, threadID strin
 	if check(&threadRow{ID: threadID, Owner: owner, Status: protocol.Status{Type: protocol.StatusActive}}) != nil {
 		return nil, 0, false, nil
 	}
-	th, seq, err = scanThreadSeq(s.db.Pool().QueryRow(ctx, pgAppendUserSQL,
-		ms, threadID, owner, it.ItemID(), it.ItemType(), hiddenFlag(it), string(body), pageContextArg(pageContext)))
+	err = pgRetry(ctx, func() error {
+		th, seq, err = scanThreadSeq(s.db.Pool().QueryRow(ctx, pgAppendUserSQL,
+			ms, threadID, owner, it.ItemID(), it.ItemType(), hiddenFlag(it), string(body), pageContextArg(pageContext)))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, false, nil
 	}
@@ -173,8 +176,7 @@ func (s *storage) pgFinishTurn(ctx context.Context, owner, threadID string, item
 	ms int64, day string, usage usageDelta) ([]string, error) {
 	withUsage := usage != (usageDelta{})
 	if len(items) == 0 && title == nil {
-		_, err := s.db.Pool().Exec(ctx, pgUsageSQL, usageArgs(owner, day, usage)...)
-		return nil, err
+		return nil, pgExec(ctx, s, pgUsageSQL, usageArgs(owner, day, usage)...)
 	}
 	ids := make([]string, len(items))
 	types := make([]string, len(items))
@@ -196,7 +198,10 @@ func (s *storage) pgFinishTurn(ctx context.Context, owner, threadID string, item
 	}
 	var found bool
 	var inserted []string
-	if err := s.db.Pool().QueryRow(ctx, pgFinishTurnSQL[wt][wu], args...).Scan(&found, &inserted); err != nil {
+	err := pgRetry(ctx, func() error {
+		return s.db.Pool().QueryRow(ctx, pgFinishTurnSQL[wt][wu], args...).Scan(&found, &inserted)
+	})
+	if err != nil {
 		return nil, err
 	}
 	if !found {
@@ -216,6 +221,29 @@ func (s *storage) pgFinishTurn(ctx context.Context, owner, threadID string, item
 		}
 	}
 	return dups, nil
+}
+
+// pgRetry runs fn again, at most twice, when it failed before anything
+// reached the server (pgconn.SafeToRetry: nothing was written), as
+// database/sql does for the statements it runs: a pooled connection that
+// PostgreSQL closed (a restart) fails on its first use, and the pool then
+// hands out another.
+func pgRetry(ctx context.Context, fn func() error) error {
+	var err error
+	for range 3 {
+		if err = fn(); err == nil || !pgconn.SafeToRetry(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// pgExec runs a statement through pgx, with pgRetry.
+func pgExec(ctx context.Context, s *storage, query string, args ...any) error {
+	return pgRetry(ctx, func() error {
+		_, err := s.db.Pool().Exec(ctx, query, args...)
+		return err
+	})
 }
 
 // hiddenFlag is the hidden column of an item: 1 for items that feed the

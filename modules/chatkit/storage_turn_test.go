@@ -233,3 +233,35 @@ func TestTurnWrites(t *testing.T) {
 		})
 	})
 }
+
+// retryableErr is an error pgconn.SafeToRetry accepts: nothing was sent.
+type retryableErr struct{}
+
+func (retryableErr) Error() string     { return "connection closed before the query was sent" }
+func (retryableErr) SafeToRetry() bool { return true }
+
+// TestPgRetry: a statement that failed before reaching the server runs
+// again (at most 3 times in all), any other failure is returned at once.
+func TestPgRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	calls := 0
+	err := pgRetry(ctx, func() error {
+		if calls++; calls < 3 {
+			return retryableErr{}
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Fatalf("retried %d times, %v", calls, err)
+	}
+	calls = 0
+	if err := pgRetry(ctx, func() error { calls++; return retryableErr{} }); !errors.As(err, new(retryableErr)) || calls != 3 {
+		t.Fatalf("gave up after %d calls: %v", calls, err)
+	}
+	calls = 0
+	other := errors.New("unique violation")
+	if err := pgRetry(ctx, func() error { calls++; return other }); err != other || calls != 1 {
+		t.Fatalf("a statement the server saw ran %d times: %v", calls, err)
+	}
+}
