@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,6 +187,50 @@ func TestTurnWrites(t *testing.T) {
 			}
 			if _, _, err := st.appendUserMessage(ctx, "gone", tr.ID, userMsg(tr.ID, "y"), base, nil, open); !errors.Is(err, errNotFound) {
 				t.Fatalf("a message to a deleted thread: %v", err)
+			}
+		})
+
+		t.Run("concurrent turns", func(t *testing.T) {
+			// Turns of one user on a few threads at once: every item gets
+			// its own sequence number, the shared usage row counts them
+			// all, no deadlock between thread and usage row locks.
+			threads := []*threadRow{newThread(t, "many"), newThread(t, "many"), newThread(t, "many")}
+			const turns = 30
+			var wg sync.WaitGroup
+			errs := make(chan error, turns)
+			for i := range turns {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tr := threads[i%len(threads)]
+					if _, _, err := st.appendUserMessage(ctx, "many", tr.ID, userMsg(tr.ID, "q"), base, nil, open); err != nil {
+						errs <- err
+						return
+					}
+					_, err := st.finishTurn(ctx, "many", tr.ID, []finishedItem{done(reply(tr.ID, "a")), done(reply(tr.ID, "b"))}, nil, base,
+						usageDelta{Messages: 1, Replies: 1})
+					if err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			for _, tr := range threads {
+				got := seqs(t, tr.ID)
+				used := map[int64]bool{}
+				for _, seq := range got {
+					used[seq] = true
+				}
+				if len(got) != 1+3*turns/len(threads) || len(used) != len(got) {
+					t.Fatalf("thread %s: %d items, %d sequence numbers", tr.ID, len(got), len(used))
+				}
+			}
+			if u := usageOf(t, "many"); u.Messages != turns || u.Replies != turns {
+				t.Fatalf("usage %+v", u)
 			}
 		})
 
