@@ -446,7 +446,7 @@ func (a *baRequest) adminHasPermission() {
 		}
 	}
 	if bad {
-		a.fail(http.StatusBadRequest, "VALIDATION_ERROR", "[body] Invalid input: give either permission or permissions, a record of action lists")
+		a.fail(http.StatusBadRequest, "VALIDATION_ERROR", "[body] Invalid input")
 		return
 	}
 	if perms == nil {
