@@ -3,7 +3,10 @@ package chatkit
 import (
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,20 +24,9 @@ import (
 func BenchmarkTurnPostgres(b *testing.B) {
 	db := testutil.OpenDatabase(b, "postgres")
 	h := benchHandler(b, db, zap.NewNop())
-	do := func(body string) string {
-		r := httptest.NewRequest(http.MethodPost, "/chatkit", strings.NewReader(body))
-		r.Header.Set("X-Test-User", "bench-user")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		if w.Code != 200 || strings.Contains(w.Body.String(), `"type":"error"`) {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
-		return w.Body.String()
-	}
+	do := func(body string) string { return benchPost(b, h, "bench-user", body) }
 	out := do(hiBody)
-	i := strings.Index(out, `"thread_id":"`) + len(`"thread_id":"`)
-	add := `{"type":"threads.add_user_message","params":{"thread_id":"` + out[i:i+strings.IndexByte(out[i:], '"')] +
-		`","input":{"content":[{"type":"input_text","text":"again"}],"attachments":[],"inference_options":{}}}}`
+	add := benchAddBody(out)
 	for _, op := range []struct{ name, body string }{{"create", hiBody}, {"add_user_message", add}} {
 		b.Run(op.name, func(b *testing.B) {
 			cpu0 := cpuNow()
@@ -44,6 +36,40 @@ func BenchmarkTurnPostgres(b *testing.B) {
 			b.ReportMetric(float64((cpuNow()-cpu0).Microseconds())/float64(b.N), "cpu-µs/turn")
 		})
 	}
+	// 16 users at once, each on a thread of its own (the load of issue
+	// 16's c=16 figures).
+	b.Run("add_user_message_c16", func(b *testing.B) {
+		var next atomic.Int64
+		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+		cpu0 := cpuNow()
+		b.RunParallel(func(pb *testing.PB) {
+			user := "bench-" + strconv.FormatInt(next.Add(1), 10)
+			add := benchAddBody(benchPost(b, h, user, hiBody))
+			for pb.Next() {
+				benchPost(b, h, user, add)
+			}
+		})
+		b.ReportMetric(float64((cpuNow()-cpu0).Microseconds())/float64(b.N), "cpu-µs/turn")
+	})
+}
+
+// benchPost posts one turn and returns its stream.
+func benchPost(b *testing.B, h http.Handler, user, body string) string {
+	r := httptest.NewRequest(http.MethodPost, "/chatkit", strings.NewReader(body))
+	r.Header.Set("X-Test-User", user)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 || strings.Contains(w.Body.String(), `"type":"error"`) {
+		b.Errorf("status %d: %s", w.Code, w.Body) // Errorf: RunParallel's goroutines may not call Fatalf
+	}
+	return w.Body.String()
+}
+
+// benchAddBody is an add_user_message on the thread a stream created.
+func benchAddBody(stream string) string {
+	i := strings.Index(stream, `"thread_id":"`) + len(`"thread_id":"`)
+	return `{"type":"threads.add_user_message","params":{"thread_id":"` + stream[i:i+strings.IndexByte(stream[i:], '"')] +
+		`","input":{"content":[{"type":"input_text","text":"again"}],"attachments":[],"inference_options":{}}}}`
 }
 
 // cpuNow is this process's user and system CPU time.
