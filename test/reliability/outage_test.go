@@ -102,7 +102,7 @@ func faultScale() scale {
 // pendingTurn is a user message stored by a turn that ended with a
 // retryable error event: the student retries it (threads.retry_after_item)
 // before sending anything else, as the widget's retry button does.
-type pendingTurn struct{ thread, item string }
+type pendingTurn struct{ thread, item, text string }
 
 // outageDay is a student's day in a fault scenario: the rounds of day
 // (streaming turns, thread list, history, refresh), with every request
@@ -141,7 +141,7 @@ func (s *student) outageDay(deadline time.Time, sc scale, check answerCheck, log
 					// The stream began: the user message is stored, its
 					// answer is not.
 					s.accept(tr.thread, text)
-					*pending = append(*pending, pendingTurn{tr.thread, tr.userItem})
+					*pending = append(*pending, pendingTurn{tr.thread, tr.userItem, text})
 					thread = tr.thread
 					inThread++
 				}
@@ -262,7 +262,8 @@ type phase struct {
 // runOutageDay runs every student's outageDay at once; during is called
 // meanwhile (the fault) and the day waits for it too. Pending turns left
 // at the end are retried (the fault is over by then): each must complete.
-func runOutageDay(students []*student, sc scale, check answerCheck, log *callLog, ctxRows *[][2]string, during func(deadline time.Time)) (wall time.Duration, retriedAfter []string) {
+// With faultOutlivesDay, they are not retried but recorded as unanswered.
+func runOutageDay(students []*student, sc scale, check answerCheck, log *callLog, ctxRows *[][2]string, faultOutlivesDay bool, during func(deadline time.Time)) (wall time.Duration, retriedAfter []string) {
 	t0 := time.Now()
 	lc := startContext()
 	deadline := t0.Add(sc.Duration)
@@ -286,6 +287,13 @@ func runOutageDay(students []*student, sc scale, check answerCheck, log *callLog
 	*ctxRows = lc.rows()
 	for i, s := range students {
 		for _, p := range pend[i] {
+			if faultOutlivesDay {
+				if s.unanswered == nil {
+					s.unanswered = map[string]string{}
+				}
+				s.unanswered[p.thread] = p.text
+				continue
+			}
 			started := time.Now()
 			if tr := s.retry(p.thread, p.item); s.judgeTurn(log, "retry", started, tr, check) != callOK {
 				retriedAfter = append(retriedAfter, fmt.Sprintf("%s: retry of %s after the load: status %d, %v %s", s.email, p.thread, tr.status, tr.err, tr.errEvent))

@@ -30,7 +30,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	var restartAt, restartedAt, stopAt, startAt, startedAt time.Time
 	var faultErrs []string
 	start := time.Now()
-	wall, later := runOutageDay(students, sc, modelAnswer(answer), log, &ctxRows, func(deadline time.Time) {
+	wall, later := runOutageDay(students, sc, modelAnswer(answer), log, &ctxRows, false, func(deadline time.Time) {
 		d := time.Until(deadline)
 		at := func(f float64) { time.Sleep(time.Until(deadline.Add(-d + time.Duration(f*float64(d))))) }
 		at(0.25)

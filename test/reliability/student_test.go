@@ -30,6 +30,10 @@ type student struct {
 	order   []string            // thread ids in creation order
 	sends   int                 // quota-counted operations sent
 	ok429   int                 // of which refused with 429
+	// unanswered: thread → its last user message, stored while its answer
+	// could not be, in a fault that outlived the day (a disk the kernel
+	// made read-only): verify lets it stand without an answer.
+	unanswered map[string]string
 }
 
 // chatEvent is the part of a ChatKit SSE event the harness reads.
@@ -264,7 +268,8 @@ func (s *student) verify(check answerCheck) []string {
 			switch it.Type {
 			case "user_message":
 				users = append(users, it.text())
-				if i+1 >= len(items) || items[i+1].Type != "assistant_message" || !check(items[i+1].text()) {
+				last := i == len(items)-1 && s.unanswered[thread] == it.text()
+				if !last && (i+1 >= len(items) || items[i+1].Type != "assistant_message" || !check(items[i+1].text())) {
 					problems = append(problems, fmt.Sprintf("%s: thread %s: user message %q has no finished answer after it", s.email, thread, it.text()))
 				}
 			case "assistant_message":
@@ -274,7 +279,7 @@ func (s *student) verify(check answerCheck) []string {
 		if want := s.threads[thread]; strings.Join(users, "\x00") != strings.Join(want, "\x00") {
 			problems = append(problems, fmt.Sprintf("%s: thread %s stores user messages %q, accepted %q", s.email, thread, users, want))
 		}
-		if assistants != len(users) {
+		if assistants != len(users) && (s.unanswered[thread] == "" || assistants != len(users)-1) {
 			problems = append(problems, fmt.Sprintf("%s: thread %s: %d user messages, %d assistant messages", s.email, thread, len(users), assistants))
 		}
 	}
