@@ -187,6 +187,9 @@ func (a *baRequest) changeEmail() {
 // verifyEmailOrChange serves /verify-email: the link of a pending change
 // of address, or else an ordinary verification (verifyEmail).
 func (a *baRequest) verifyEmailOrChange() {
+	if !a.queryPresent("token") {
+		return
+	}
 	token := a.r.URL.Query().Get("token")
 	if token == "" || len(token) > maxTokenLen {
 		a.verifyEmail()
@@ -388,4 +391,14 @@ func (a *baRequest) listSessionsFresh() {
 		return
 	}
 	a.listSessions()
+}
+
+// queryPresent is Better-Auth's query schema for a required parameter:
+// absent, it answers 400 VALIDATION_ERROR before anything else.
+func (a *baRequest) queryPresent(name string) bool {
+	if a.r.URL.Query().Has(name) {
+		return true
+	}
+	a.fail(http.StatusBadRequest, "VALIDATION_ERROR", "[query."+name+"] Invalid input: expected string, received undefined")
+	return false
 }

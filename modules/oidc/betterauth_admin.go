@@ -139,7 +139,7 @@ func (a *baRequest) adminListUsers() {
 }
 
 func (a *baRequest) adminGetUser() {
-	if _, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_GET_USER", "You are not allowed to get user"); !ok {
+	if _, ok := a.admin("YOU_ARE_NOT_ALLOWED_TO_GET_USER", "You are not allowed to get user"); !ok || !a.queryPresent("id") {
 		return
 	}
 	if u, ok := a.userByID(a.r.URL.Query().Get("id")); ok {

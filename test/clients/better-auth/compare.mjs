@@ -162,6 +162,7 @@ step("send-verification-email", other, await other.client.sendVerificationEmail(
 const verifyMail = (await mails(before + 2)).at(-1);
 const vtoken = verifyMail.match(/\/api\/auth\/verify-email\?token=([A-Za-z0-9._-]+)/)?.[1];
 step("verify-email: bad token", other, await other.client.verifyEmail({ query: { token: "nope" } }));
+step("verify-email: no token", other, await other.client.verifyEmail({ query: {} }));
 step("verify-email", other, await other.client.verifyEmail({ query: { token: vtoken } }));
 step("get-session: verified", other, await other.client.getSession());
 
@@ -192,6 +193,7 @@ step("create-user: invalid e-mail", admin, await admin.client.admin.createUser({
 step("create-user: without a password", admin, await admin.client.admin.createUser({ email: `nopw-${email}`, name: "No Password" }));
 value("get-user", admin, await admin.client.admin.getUser({ query: { id: daveId } }), (d) => d?.email === daveEmail);
 step("get-user: unknown", admin, await admin.client.admin.getUser({ query: { id: "no-such-user" } }));
+step("get-user: no id", admin, await admin.client.admin.getUser({ query: {} }));
 value("update-user (admin)", admin, await admin.client.admin.updateUser({ userId: daveId, data: { name: "Dave B" } }), (d) => d?.name);
 step("update-user (admin): no data", admin, await admin.client.admin.updateUser({ userId: daveId, data: {} }));
 step("update-user (admin): password", admin, await admin.client.admin.updateUser({ userId: daveId, data: { password: "x" } }));
