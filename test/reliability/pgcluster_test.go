@@ -15,14 +15,30 @@ import (
 	"github.com/intellistack/intellistack/internal/testutil"
 )
 
-// pgBin is where Debian's PostgreSQL 15 server binaries live (the version
-// the machine's shared server runs).
-const pgBin = "/usr/lib/postgresql/15/bin"
+// pgBin is where the PostgreSQL server binaries live: PG_BIN, else
+// Debian's /usr/lib/postgresql/<version>/bin of the newest version
+// installed (15 on this machine).
+func pgBin() string {
+	if d := os.Getenv("PG_BIN"); d != "" {
+		return d
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	best, bestVersion := "/usr/lib/postgresql/15/bin", -1
+	for _, d := range dirs {
+		if v, err := strconv.Atoi(filepath.Base(filepath.Dir(d))); err == nil && v > bestVersion {
+			if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+				best, bestVersion = d, v
+			}
+		}
+	}
+	return best
+}
 
 // pgCluster is a private PostgreSQL server of one test: its own data folder
 // and port, so that the test can stop and restart it without touching the
 // machine's shared server, which other tests use at the same time.
 type pgCluster struct {
+	bin  string // the server binaries' folder
 	dir  string // data folder
 	log  string // server log
 	port int
@@ -36,14 +52,15 @@ type pgCluster struct {
 func startPgCluster(t *testing.T) *pgCluster {
 	t.Helper()
 	testutil.SkipIfShort(t)
-	if _, err := os.Stat(filepath.Join(pgBin, "initdb")); err != nil {
+	bin := pgBin()
+	if _, err := os.Stat(filepath.Join(bin, "initdb")); err != nil {
 		if testutil.InCI() {
-			t.Fatalf("PostgreSQL server binaries not found in %s (CI is set, so this fails instead of skipping)", pgBin)
+			t.Fatalf("PostgreSQL server binaries not found in %s (CI is set, so this fails instead of skipping); set PG_BIN", bin)
 		}
-		t.Skipf("PostgreSQL server binaries not found in %s: install postgresql-15 to run this test", pgBin)
+		t.Skipf("PostgreSQL server binaries not found in %s: install PostgreSQL's server package or set PG_BIN to run this test", bin)
 	}
 	base := t.TempDir()
-	c := &pgCluster{dir: filepath.Join(base, "data"), log: filepath.Join(base, "server.log")}
+	c := &pgCluster{bin: bin, dir: filepath.Join(base, "data"), log: filepath.Join(base, "server.log")}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -89,7 +106,7 @@ func startPgCluster(t *testing.T) *pgCluster {
 }
 
 func (c *pgCluster) run(name string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(pgBin, name), args...)
+	cmd := exec.Command(filepath.Join(c.bin, name), args...)
 	if c.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	}
