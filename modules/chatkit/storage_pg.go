@@ -135,18 +135,7 @@ SELECT EXISTS (SELECT 1 FROM t), ARRAY(SELECT id FROM i)`
 
 // pgUsageUpsert is addUsage's statement with placeholders from $first.
 func pgUsageUpsert(first int) string {
-	return `INSERT INTO chatkit_usage
-		(owner_id, day, messages, replies, errors, cancelled, ttft_ms_sum, ttft_count, reply_ms_sum, reply_count)
-		VALUES (` + placeholders(first, 10) + `)
-		ON CONFLICT (owner_id, day) DO UPDATE SET
-			messages = chatkit_usage.messages + excluded.messages,
-			replies = chatkit_usage.replies + excluded.replies,
-			errors = chatkit_usage.errors + excluded.errors,
-			cancelled = chatkit_usage.cancelled + excluded.cancelled,
-			ttft_ms_sum = chatkit_usage.ttft_ms_sum + excluded.ttft_ms_sum,
-			ttft_count = chatkit_usage.ttft_count + excluded.ttft_count,
-			reply_ms_sum = chatkit_usage.reply_ms_sum + excluded.reply_ms_sum,
-			reply_count = chatkit_usage.reply_count + excluded.reply_count`
+	return usageInsert + `VALUES (` + placeholders(first, 10) + `)` + usageOnConflict
 }
 
 // placeholders returns "$first, …" for n parameters.

@@ -22,11 +22,13 @@ func (s *storage) addUsage(ctx context.Context, owner string, now time.Time, d u
 	return s.db.InTx(ctx, func(tx *store.Tx) error { return addUsage(ctx, tx, owner, now, d) })
 }
 
-// addUsage adds d to owner's counters inside tx.
-func addUsage(ctx context.Context, tx *store.Tx, owner string, now time.Time, d usageDelta) error {
-	_, err := tx.Exec(ctx, `INSERT INTO chatkit_usage
+// The usage upsert, in two parts around its VALUES (placeholders differ:
+// '?' through store.Tx, $n in PostgreSQL's one-statement turn).
+const (
+	usageInsert = `INSERT INTO chatkit_usage
 		(owner_id, day, messages, replies, errors, cancelled, ttft_ms_sum, ttft_count, reply_ms_sum, reply_count)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		`
+	usageOnConflict = `
 		ON CONFLICT (owner_id, day) DO UPDATE SET
 			messages = chatkit_usage.messages + excluded.messages,
 			replies = chatkit_usage.replies + excluded.replies,
@@ -35,7 +37,12 @@ func addUsage(ctx context.Context, tx *store.Tx, owner string, now time.Time, d 
 			ttft_ms_sum = chatkit_usage.ttft_ms_sum + excluded.ttft_ms_sum,
 			ttft_count = chatkit_usage.ttft_count + excluded.ttft_count,
 			reply_ms_sum = chatkit_usage.reply_ms_sum + excluded.reply_ms_sum,
-			reply_count = chatkit_usage.reply_count + excluded.reply_count`,
+			reply_count = chatkit_usage.reply_count + excluded.reply_count`
+)
+
+// addUsage adds d to owner's counters inside tx.
+func addUsage(ctx context.Context, tx *store.Tx, owner string, now time.Time, d usageDelta) error {
+	_, err := tx.Exec(ctx, usageInsert+`VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`+usageOnConflict,
 		owner, now.UTC().Format(usageDayFormat), d.Messages, d.Replies, d.Errors, d.Cancelled,
 		d.TTFTms, d.TTFTCount, d.ReplyMS, d.ReplyCount)
 	return err
