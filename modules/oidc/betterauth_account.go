@@ -305,30 +305,9 @@ func (a *baRequest) deleteUser() {
 			a.fail(http.StatusBadRequest, "PASSWORD_TOO_LONG", "Password too long")
 			return
 		}
-		if has, err := a.st.HasPassword(ctx, u.ID); err != nil {
-			a.internal("delete user", err)
-			return
-		} else if !has {
-			a.fail(http.StatusBadRequest, "CREDENTIAL_ACCOUNT_NOT_FOUND", "Credential account not found")
+		if !a.confirmPassword(u, pw, evUserDeleted, "delete user") {
 			return
 		}
-		d, locked := a.p.brute.attempt(ctx, u.Email)
-		if locked {
-			a.p.record(a.r, storage.Event{Event: evUserDeleted, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: "account locked after failed attempts"})
-			a.tooMany(retryAfterSeconds(d))
-			return
-		}
-		if _, err := a.p.checkPassword(ctx, a.st, u.Email, pw); err != nil {
-			if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
-				lockedOut(d)
-				a.p.record(a.r, storage.Event{Event: evUserDeleted, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: err.Error()})
-				a.fail(http.StatusBadRequest, "INVALID_PASSWORD", "Invalid password")
-				return
-			}
-			a.internal("delete user", err)
-			return
-		}
-		a.p.brute.succeeded(ctx, u.Email)
 	}
 	if token != "" {
 		a.fail(http.StatusNotFound, "INVALID_TOKEN", "Invalid token")

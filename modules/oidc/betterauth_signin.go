@@ -187,30 +187,9 @@ func (a *baRequest) changePassword() {
 	if !a.passwordOK(f[0]) {
 		return
 	}
-	if has, err := a.st.HasPassword(ctx, u.ID); err != nil {
-		a.internal("change password", err)
-		return
-	} else if !has {
-		a.fail(http.StatusBadRequest, "CREDENTIAL_ACCOUNT_NOT_FOUND", "Credential account not found")
+	if !a.confirmPassword(u, f[1], evPasswordChanged, "change password") {
 		return
 	}
-	d, locked := a.p.brute.attempt(ctx, u.Email)
-	if locked {
-		a.p.record(a.r, storage.Event{Event: evPasswordChanged, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: "account locked after failed attempts"})
-		a.tooMany(retryAfterSeconds(d))
-		return
-	}
-	if _, err := a.p.checkPassword(ctx, a.st, u.Email, f[1]); err != nil {
-		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
-			lockedOut(d)
-			a.p.record(a.r, storage.Event{Event: evPasswordChanged, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: err.Error()})
-			a.fail(http.StatusBadRequest, "INVALID_PASSWORD", "Invalid password")
-			return
-		}
-		a.internal("change password", err)
-		return
-	}
-	a.p.brute.succeeded(ctx, u.Email)
 	hash, err := a.p.hash(ctx, f[0])
 	if err != nil {
 		a.internal("hashing", err)
@@ -285,4 +264,37 @@ func (a *baRequest) updateUser() {
 		http.SetCookie(a.w, a.cookie(value, int(time.Until(s.ExpiresAt).Seconds())))
 	}
 	a.json(http.StatusOK, map[string]bool{"status": true})
+}
+
+// confirmPassword checks the signed-in user's current password before a
+// sensitive change, under the account's brute-force limit: it answers
+// Better-Auth's errors itself (CREDENTIAL_ACCOUNT_NOT_FOUND,
+// INVALID_PASSWORD, the 429) and records a failure under event.
+func (a *baRequest) confirmPassword(u *storage.User, pw, event, what string) bool {
+	ctx := a.r.Context()
+	if has, err := a.st.HasPassword(ctx, u.ID); err != nil {
+		a.internal(what, err)
+		return false
+	} else if !has {
+		a.fail(http.StatusBadRequest, "CREDENTIAL_ACCOUNT_NOT_FOUND", "Credential account not found")
+		return false
+	}
+	d, locked := a.p.brute.attempt(ctx, u.Email)
+	if locked {
+		a.p.record(a.r, storage.Event{Event: event, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: "account locked after failed attempts"})
+		a.tooMany(retryAfterSeconds(d))
+		return false
+	}
+	if _, err := a.p.checkPassword(ctx, a.st, u.Email, pw); err != nil {
+		if errors.Is(err, errBadCredentials) || errors.Is(err, errBanned) {
+			lockedOut(d)
+			a.p.record(a.r, storage.Event{Event: event, Outcome: "failure", UserID: u.ID, Email: u.Email, Detail: err.Error()})
+			a.fail(http.StatusBadRequest, "INVALID_PASSWORD", "Invalid password")
+			return false
+		}
+		a.internal(what, err)
+		return false
+	}
+	a.p.brute.succeeded(ctx, u.Email)
+	return true
 }
