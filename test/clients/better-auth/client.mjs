@@ -9,36 +9,14 @@
 // ADMIN_EMAIL (a user with the role admin and the password below), GITHUB_URL
 // (the provider's upstream github, a fake that answers its authorization
 // page at once).
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { createAuthClient } from "better-auth/client";
-import { adminClient, jwtClient } from "better-auth/client/plugins";
+import { browser as makeBrowser, mails as outboxMails } from "./browser.mjs";
 
 const baseURL = process.env.BASE_URL;
 const origin = process.env.ORIGIN;
 const outbox = process.env.OUTBOX;
 const password = "Correct-Horse-42";
 
-// browser returns a client with its own cookie jar.
-function browser() {
-  const jar = new Map();
-  const customFetchImpl = async (input, init = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("Origin", origin);
-    if (jar.size) headers.set("Cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-    const res = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = c.split(";");
-      const i = pair.indexOf("=");
-      const name = pair.slice(0, i), value = pair.slice(i + 1);
-      if (value === "" || attrs.some((a) => a.trim().toLowerCase() === "max-age=0")) jar.delete(name);
-      else jar.set(name, value);
-    }
-    return res;
-  };
-  const client = createAuthClient({ baseURL, plugins: [jwtClient(), adminClient()], fetchOptions: { customFetchImpl } });
-  return { client, jar, fetch: customFetchImpl };
-}
+const browser = () => makeBrowser(baseURL, origin);
 
 function check(cond, what, detail) {
   if (!cond) {
@@ -52,17 +30,7 @@ function decode(jwt) {
   return JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
 }
 
-// mails returns the outbox's messages, oldest first, once there are n.
-async function mails(n) {
-  for (let i = 0; i < 200; i++) {
-    const files = readdirSync(outbox).filter((f) => f.endsWith(".eml")).sort();
-    if (files.length >= n) {
-      return files.map((f) => readFileSync(join(outbox, f), "utf8").replace(/=\r\n/g, "").replace(/=3D/g, "="));
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`fewer than ${n} mails in ${outbox}`);
-}
+const mails = (n) => outboxMails(outbox, n);
 
 const email = `alice-${Date.now()}@example.com`;
 const { client: alice, jar } = browser();

@@ -9,40 +9,14 @@
 // Environment: BASE_URL, ORIGIN (a trusted origin), OUTBOX (where the
 // server writes its mails as .eml files), ADMIN_EMAIL (a user with the
 // role admin and the password below).
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { createAuthClient } from "better-auth/client";
-import { adminClient, jwtClient } from "better-auth/client/plugins";
+import { browser as makeBrowser, mails as outboxMails } from "./browser.mjs";
 
 const baseURL = process.env.BASE_URL;
 const origin = process.env.ORIGIN;
 const outbox = process.env.OUTBOX;
 const password = "Correct-Horse-42";
 
-// browser returns a client with its own cookie jar, sending the page's
-// Origin as a browser does; it keeps each answer's status for the record.
-function browser() {
-  const jar = new Map();
-  const state = { status: 0, headers: null };
-  const customFetchImpl = async (input, init = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("Origin", origin);
-    if (jar.size) headers.set("Cookie", [...jar].map(([k, v]) => `${k}=${v}`).join("; "));
-    const res = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = c.split(";");
-      const i = pair.indexOf("=");
-      const name = pair.slice(0, i), value = pair.slice(i + 1);
-      if (value === "" || attrs.some((a) => a.trim().toLowerCase() === "max-age=0")) jar.delete(name);
-      else jar.set(name, value);
-    }
-    state.status = res.status;
-    state.headers = res.headers;
-    return res;
-  };
-  const client = createAuthClient({ baseURL, plugins: [jwtClient(), adminClient()], fetchOptions: { customFetchImpl } });
-  return { client, jar, state, fetch: customFetchImpl };
-}
+const browser = () => makeBrowser(baseURL, origin);
 
 // shape is the type skeleton of a JSON value: arrays by their first element.
 function shape(v) {
@@ -80,16 +54,7 @@ function jwtParts(jwt) {
   return { header: JSON.parse(Buffer.from(h, "base64url")), payload: JSON.parse(Buffer.from(p, "base64url")) };
 }
 
-async function mails(n) {
-  for (let i = 0; i < 200; i++) {
-    const files = readdirSync(outbox).filter((f) => f.endsWith(".eml")).sort();
-    if (files.length >= n) {
-      return files.map((f) => readFileSync(join(outbox, f), "utf8").replace(/=\r\n/g, "").replace(/=3D/g, "="));
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`fewer than ${n} mails in ${outbox}`);
-}
+const mails = (n) => outboxMails(outbox, n);
 
 // mailTo waits for the newest mail to addr (the To: header).
 async function mailTo(addr) {
