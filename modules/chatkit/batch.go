@@ -2,6 +2,7 @@ package chatkit
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,13 +66,19 @@ func (b *batcher) do(ctx context.Context, fn func(ctx context.Context, tx *store
 	}
 	b.mu.Unlock()
 	if start {
-		go b.run()
+		// The caller runs the batches itself until its own write is done
+		// (alone, its transaction runs at once on its goroutine: no
+		// goroutine started and no hand-off to wait for, two per turn);
+		// writes queued meanwhile go on in a goroutine of their own.
+		b.run(w)
 	}
 	return <-w.done
 }
 
-// run commits batches until the queue is empty.
-func (b *batcher) run() {
+// run commits batches until the queue is empty, or, when own is not nil,
+// until the batch holding own is committed; then a runner goroutine takes
+// what is left.
+func (b *batcher) run(own *batchWrite) {
 	for {
 		b.mu.Lock()
 		if len(b.queue) == 0 {
@@ -87,6 +94,17 @@ func (b *batcher) run() {
 		b.queue = b.queue[:rest]
 		b.mu.Unlock()
 		b.commit(batch)
+		if own != nil && slices.Contains(batch, own) {
+			b.mu.Lock()
+			if len(b.queue) == 0 {
+				b.free++
+				b.mu.Unlock()
+				return
+			}
+			b.mu.Unlock()
+			go b.run(nil)
+			return
+		}
 	}
 }
 
