@@ -123,6 +123,12 @@ func nullString(s string) any {
 // PostgreSQL one statement, storage_pg.go). The
 // first item takes sequence number 1 directly.
 func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol.Item, pageContext []byte) error {
+	return s.createThreadJSON(ctx, t, first, nil, pageContext)
+}
+
+// createThreadJSON is createThread with the first item already encoded
+// (body, its wire JSON; nil: encoded here).
+func (s *storage) createThreadJSON(ctx context.Context, t *threadRow, first protocol.Item, body, pageContext []byte) error {
 	status, _ := json.Marshal(t.Status)
 	meta, _ := json.Marshal(t.Metadata)
 	var seq int64
@@ -142,11 +148,13 @@ func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol
 		if first == nil {
 			return nil
 		}
-		body, err := json.Marshal(first)
-		if err != nil {
-			return err
+		if body == nil {
+			var err error
+			if body, err = protocol.MarshalItem(first); err != nil {
+				return err
+			}
 		}
-		_, err = insertItemAt(ctx, tx, t.ID, first, body, seq, t.CreatedAt, pageContext)
+		_, err := insertItemAt(ctx, tx, t.ID, first, body, seq, t.CreatedAt, pageContext)
 		return err
 	})
 }

@@ -144,10 +144,18 @@ func (s *storage) addItem(ctx context.Context, threadID string, it protocol.Item
 // back. It returns the thread and the item's sequence number.
 func (s *storage) appendUserMessage(ctx context.Context, owner, threadID string, it protocol.Item, createdAt time.Time,
 	pageContext []byte, check func(*threadRow) error) (*threadRow, int64, error) {
-	body, err := json.Marshal(it)
+	body, err := protocol.MarshalItem(it)
 	if err != nil {
 		return nil, 0, err
 	}
+	return s.appendUserMessageJSON(ctx, owner, threadID, it, body, createdAt, pageContext, check)
+}
+
+// appendUserMessageJSON is appendUserMessage with the item already encoded
+// (body, its wire JSON: the stream sends the same bytes).
+func (s *storage) appendUserMessageJSON(ctx context.Context, owner, threadID string, it protocol.Item, body []byte,
+	createdAt time.Time, pageContext []byte, check func(*threadRow) error) (*threadRow, int64, error) {
+	var err error
 	ms := createdAt.UnixMilli()
 	if s.db.Dialect() == store.Postgres {
 		// One statement for an active thread (storage_pg.go); anything

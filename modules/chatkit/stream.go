@@ -23,11 +23,14 @@ type turn struct {
 	thread  *threadRow
 	created bool                      // threads.create: send thread.created
 	user    *protocol.UserMessageItem // new user item to announce (create, add)
-	input   *protocol.UserMessageItem // responder input (nil after a tool call)
-	retry   bool
-	action  *protocol.CustomActionParams
-	history []protocol.Item
-	page    responder.PageContext
+	// userJSON is user's wire JSON, encoded once for the row and the stream
+	// (nil: the stream encodes user).
+	userJSON []byte
+	input    *protocol.UserMessageItem // responder input (nil after a tool call)
+	retry    bool
+	action   *protocol.CustomActionParams
+	history  []protocol.Item
+	page     responder.PageContext
 }
 
 // serveStream runs a streaming operation: prepare, then the SSE answer.
@@ -73,7 +76,11 @@ func (s *server) startThread(ctx context.Context, st *storage, c *call, p *proto
 			URL: c.page.URL, Title: c.page.Title},
 	}
 	t.user = s.userItem(t.thread.ID, p.Input, now)
-	if err := st.createThread(ctx, t.thread, t.user, pageJSON(c.page)); err != nil {
+	var err error
+	if t.userJSON, err = protocol.MarshalItem(t.user); err != nil {
+		return nil, err
+	}
+	if err := st.createThreadJSON(ctx, t.thread, t.user, t.userJSON, pageJSON(c.page)); err != nil {
 		return nil, err
 	}
 	t.input = t.user
@@ -89,7 +96,11 @@ func (s *server) addUserMessage(ctx context.Context, st *storage, c *call, p *pr
 	}
 	now := s.now()
 	user := s.userItem(p.ThreadID, p.Input, now)
-	th, seq, err := st.appendUserMessage(ctx, c.user.ID, p.ThreadID, user, now, pageJSON(c.page), func(th *threadRow) error {
+	userJSON, err := protocol.MarshalItem(user)
+	if err != nil {
+		return nil, err
+	}
+	th, seq, err := st.appendUserMessageJSON(ctx, c.user.ID, p.ThreadID, user, userJSON, now, pageJSON(c.page), func(th *threadRow) error {
 		if err := checkOpen(th); err != nil {
 			return err
 		}
@@ -101,7 +112,7 @@ func (s *server) addUserMessage(ctx context.Context, st *storage, c *call, p *pr
 	if err != nil {
 		return nil, err
 	}
-	t := &turn{page: c.page, thread: th, user: user, input: user}
+	t := &turn{page: c.page, thread: th, user: user, userJSON: userJSON, input: user}
 	if t.history, err = s.history(ctx, st, th.ID, seq); err != nil {
 		return nil, err
 	}
@@ -271,7 +282,10 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, st *storage, c *
 	if t.created {
 		ss.write(protocol.ThreadCreated{Thread: t.thread.wire()})
 	}
-	if t.user != nil {
+	switch {
+	case t.userJSON != nil:
+		ss.writeDone(t.userJSON)
+	case t.user != nil:
 		ss.write(protocol.ItemDone{Item: t.user})
 	}
 	ss.write(protocol.StreamOptions{AllowCancel: true})
@@ -445,7 +459,7 @@ func (ss *session) keep(it protocol.Item) ([]byte, error) {
 			return nil, fmt.Errorf("chatkit: item id %s is already used in this thread", id)
 		}
 	}
-	body, err := json.Marshal(it)
+	body, err := protocol.MarshalItem(it)
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,36 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 	if fast < len(evs)-len(texts) {
 		t.Errorf("only %d of %d events took the fast path", fast, len(evs))
 	}
+	// Items: MarshalItem is json.Marshal, on the fast path or not.
+	var items []Item
+	for _, s := range texts {
+		items = append(items,
+			&AssistantMessageItem{ID: "msg_" + s, ThreadID: "thr_1", CreatedAt: at, Content: []OutputText{{Text: s}, {Text: "x"}}},
+			&AssistantMessageItem{ID: "msg_1", ThreadID: s, CreatedAt: at},
+			&UserMessageItem{ID: "msg_" + s, ThreadID: "thr_1", CreatedAt: at},
+			&UserMessageItem{ID: "msg_1", ThreadID: "thr_" + s, CreatedAt: at, QuotedText: s,
+				Content: []UserContent{{Type: "input_text", Text: s}, {Type: "", Text: "x", ID: "ignored"}}},
+			&UserMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at, Attachments: []json.RawMessage{json.RawMessage(`{"id": "a"}`)}},
+			&UserMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at, InferenceOptions: InferenceOptions{Model: s}},
+			&UserMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at, InferenceOptions: InferenceOptions{ToolChoice: &ToolChoice{ID: s}}},
+			&UserMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at,
+				Content: []UserContent{{Type: "input_text", Text: s}, {Type: "input_tag", ID: "t1", Text: s, Group: "g"}}},
+			&ClientToolCallItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at, Name: s},
+		)
+	}
+	for _, it := range items {
+		want, err := json.Marshal(it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := MarshalItem(it)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("MarshalItem(%#v) = %s, %v\nwant %s", it, got, err, want)
+		}
+	}
+	if b, ok := (&UserMessageItem{ID: "m", Content: []UserContent{{Type: "input_text", Text: "hi"}}}).appendJSON(nil); !ok {
+		t.Errorf("a plain user message took the slow path: %s", b)
+	}
 	item := &AssistantMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at, Content: []OutputText{{Text: "hi"}}}
 	b, _ := json.Marshal(item)
 	want, _ := json.Marshal(ItemDone{Item: item})
