@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/intellistack/intellistack/internal/apierror"
 )
 
 func init() {
@@ -64,6 +66,7 @@ func (e *ErrorWriter) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	if c := e.logger.Check(zapcore.DebugLevel, "answering bearer_jwt refusal"); c != nil {
 		c.Write(zap.Int("status", rec.Status), zap.String("reason", rec.Reason))
 	}
+	apierror.DrainBody(w, r)
 	rec.Write(w, rec.retryAfter)
 	return nil
 }

@@ -263,7 +263,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			c.Write(zap.String("zone", h.zone), zap.String("key_template", h.Key))
 		}
 		count(h.counts.keyMissing)
-		return writeError(w, apierror.New(http.StatusBadRequest, "quota_key_missing",
+		return writeError(w, r, apierror.New(http.StatusBadRequest, "quota_key_missing",
 			fmt.Sprintf("This endpoint counts requests per %s, which this request does not carry.", h.Key)))
 	}
 
@@ -280,7 +280,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return next.ServeHTTP(w, r)
 		}
 		w.Header().Set("Retry-After", "5")
-		return writeError(w, apierror.New(http.StatusServiceUnavailable, "quota_unavailable",
+		return writeError(w, r, apierror.New(http.StatusServiceUnavailable, "quota_unavailable",
 			"The request quota cannot be checked right now; try again shortly."))
 	}
 
@@ -293,7 +293,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if c := h.logger.Check(zapcore.DebugLevel, "request over quota"); c != nil {
 			c.Write(zap.String("zone", h.zone), zap.Stringer("limit", d.Limit), zap.Duration("retry_after", d.RetryAfter))
 		}
-		return writeRefusal(w, d)
+		return writeRefusal(w, r, d)
 	}
 	count(h.counts.admit)
 	return next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), decisionKey{}, d)))

@@ -39,12 +39,12 @@ func setQuotaHeaders(h http.Header, d Decision, policy string) {
 
 // writeRefusal answers 429 with Retry-After and the JSON a chat widget can
 // show ("the next one frees up at …").
-func writeRefusal(w http.ResponseWriter, d Decision) error {
+func writeRefusal(w http.ResponseWriter, r *http.Request, d Decision) error {
 	retry := seconds(d.RetryAfter)
 	retryAt := d.At.Add(time.Duration(retry) * time.Second).UTC()
 	w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
 	window := FormatWindow(d.Limit.Window)
-	return writeError(w, apierror.New(http.StatusTooManyRequests, "rate_limited",
+	return writeError(w, r, apierror.New(http.StatusTooManyRequests, "rate_limited",
 		fmt.Sprintf("Limit reached: %d requests per %s. The next one frees up at %s.",
 			d.Limit.Count, window, retryAt.Format("2006-01-02 15:04:05 UTC"))).
 		With("limit", d.Limit.Count).
@@ -57,7 +57,8 @@ func writeRefusal(w http.ResponseWriter, d Decision) error {
 // answers for itself, so the body is JSON with or without handle_errors. It
 // returns nil even when the write fails: the status is out, and an error
 // would only make Caddy try to write another.
-func writeError(w http.ResponseWriter, e *apierror.Error) error {
+func writeError(w http.ResponseWriter, r *http.Request, e *apierror.Error) error {
+	apierror.DrainBody(w, r) // before the body is read: see DrainBody
 	e.Write(w)
 	return nil
 }
