@@ -148,7 +148,7 @@ func (p *provider) handleCheckInbox(w http.ResponseWriter, r *http.Request) {
 	default:
 		if err := p.sendVerification(r.Context(), st, u, reqID); err != nil {
 			p.logger.Error("sending verification", zap.Error(err))
-			p.errorPage(w, errServer("could not send the mail"))
+			p.errorPage(w, errStorage(err, "could not send the mail"))
 			return
 		}
 		p.record(r, storage.Event{Event: evVerifySent, Outcome: "success", UserID: u.ID, Email: u.Email, Detail: "resend"})
@@ -181,7 +181,7 @@ func (p *provider) handleVerifyEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		p.logger.Error("verifying e-mail", zap.Error(err))
-		p.errorPage(w, errServer("could not verify the address"))
+		p.errorPage(w, errStorage(err, "could not verify the address"))
 		return
 	}
 	if u.IsBanned(p.now()) {
@@ -241,7 +241,7 @@ func (p *provider) handleForgotPassword(w http.ResponseWriter, r *http.Request) 
 		p.record(r, storage.Event{Event: evResetRequested, Outcome: "failure", Email: email, Detail: "no such account"})
 	case err != nil:
 		p.logger.Error("password reset", zap.Error(err))
-		p.errorPage(w, errServer("could not send the mail"))
+		p.errorPage(w, errStorage(err, "could not send the mail"))
 		return
 	case u.IsBanned(p.now()):
 		p.record(r, storage.Event{Event: evResetRequested, Outcome: "failure", UserID: u.ID, Email: email, Detail: "user is banned"})
@@ -250,7 +250,7 @@ func (p *provider) handleForgotPassword(w http.ResponseWriter, r *http.Request) 
 	default:
 		if err := p.sendReset(r.Context(), st, u); err != nil {
 			p.logger.Error("password reset", zap.Error(err))
-			p.errorPage(w, errServer("could not send the mail"))
+			p.errorPage(w, errStorage(err, "could not send the mail"))
 			return
 		}
 		p.record(r, storage.Event{Event: evResetRequested, Outcome: "success", UserID: u.ID, Email: email})
@@ -309,7 +309,7 @@ func (p *provider) handleResetPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		p.logger.Error("password reset", zap.Error(err))
-		p.errorPage(w, errServer("could not change the password"))
+		p.errorPage(w, errStorage(err, "could not change the password"))
 		return
 	}
 	// The user's access tokens, at bearer_jwt.
@@ -341,7 +341,7 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		p.logger.Error("change password", zap.Error(err))
-		p.errorPage(w, errServer("session lookup failed"))
+		p.errorPage(w, errStorage(err, "session lookup failed"))
 		return
 	}
 	if u == nil {
@@ -369,7 +369,7 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 		p.logger.Error("change password", zap.Error(err))
-		p.errorPage(w, errServer("could not check the password"))
+		p.errorPage(w, errStorage(err, "could not check the password"))
 		return
 	}
 	p.brute.succeeded(r.Context(), u.Email)
@@ -380,7 +380,7 @@ func (p *provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 	if err := st.ChangePassword(r.Context(), u.ID, hash, p.now()); err != nil {
 		p.logger.Error("change password", zap.Error(err))
-		p.errorPage(w, errServer("could not change the password"))
+		p.errorPage(w, errStorage(err, "could not change the password"))
 		return
 	}
 	p.revocationsChanged(r.Context(), st) // the user's access tokens, at bearer_jwt

@@ -204,7 +204,7 @@ func (p *provider) decide(w http.ResponseWriter, r *http.Request, req *authReque
 	sess, err := p.currentSession(ctx, st, r)
 	if err != nil {
 		p.logger.Error("reading session", zap.Error(err))
-		p.redirectError(w, r, req, errServer("session lookup failed"))
+		p.redirectError(w, r, req, errStorage(err, "session lookup failed"))
 		return
 	}
 	var u *storage.User
@@ -259,7 +259,7 @@ func (p *provider) decide(w http.ResponseWriter, r *http.Request, req *authReque
 		AuthTime: sess.AuthTime, CreatedAt: now, ExpiresAt: now.Add(p.codeTTL)})
 	if err != nil {
 		p.logger.Error("storing authorization code", zap.Error(err))
-		p.redirectError(w, r, req, errServer("could not issue a code"))
+		p.redirectError(w, r, req, errStorage(err, "could not issue a code"))
 		return
 	}
 	if req.ID != "" {
@@ -277,7 +277,7 @@ func (p *provider) pause(w http.ResponseWriter, r *http.Request, st storage.Stor
 		if err := st.CreateAuthRequest(r.Context(), storage.AuthRequest{ID: req.ID, ClientID: req.ClientID, Params: string(params),
 			CreatedAt: now, ExpiresAt: now.Add(p.requestTTL)}); err != nil {
 			p.logger.Error("storing authorization request", zap.Error(err))
-			p.redirectError(w, r, req, errServer("could not store the request"))
+			p.redirectError(w, r, req, errStorage(err, "could not store the request"))
 			return
 		}
 	}

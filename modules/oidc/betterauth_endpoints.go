@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/modules/oidc/storage"
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 // baRequest is one request to better_auth_api.
@@ -85,6 +86,12 @@ func (a *baRequest) json(status int, v any) {
 
 func (a *baRequest) internal(what string, err error) {
 	a.p.logger.Error("better_auth_api: "+what, zap.Error(err))
+	if store.Unavailable(err) {
+		// The database cannot serve now (restarting, unreachable, disk
+		// full): say so, so that clients retry instead of reporting a bug.
+		a.fail(http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE", "The authentication service is temporarily unavailable; try again shortly")
+		return
+	}
 	a.fail(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", "Internal server error")
 }
 

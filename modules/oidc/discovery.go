@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -11,7 +12,10 @@ import (
 // signs anything.
 const (
 	discoveryMaxAge = "public, max-age=3600"
-	jwksMaxAge      = "public, max-age=900"
+	jwksMaxAge      = "public, max-age=900" // jwksCacheTime
+	// jwksCacheTime is jwksMaxAge as a duration: a new key must be
+	// published longer ahead than this.
+	jwksCacheTime = 15 * time.Minute
 )
 
 // metadata is the discovery document (OpenID Connect Discovery §3, RFC 8414

@@ -229,6 +229,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if lead >= rotation {
 		return fmt.Errorf("key_publish_ahead (%s) must be shorter than key_rotation (%s)", lead, rotation)
 	}
+	if lead < jwksCacheTime {
+		// Allowed (tests and short-lived setups whose relying parties refresh
+		// faster), but relying parties on their defaults will refuse each new
+		// key's tokens until their cache refreshes: bearer_jwt refused them
+		// for 11 s and more in the two-node reliability scenario.
+		h.logger.Warn("key_publish_ahead is shorter than the JWKS cache time of relying parties: tokens signed by each new key may be refused until their caches refresh (bearer_jwt refreshes every 5 minutes by default)",
+			zap.Duration("key_publish_ahead", lead), zap.Duration("jwks_cache_time", jwksCacheTime))
+	}
 	audience := h.Audience
 	if len(audience) == 0 {
 		audience = []string{issuer}

@@ -51,7 +51,7 @@ func (p *provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.logger.Error("revoking", zap.Error(err))
-		errServer("could not revoke").Write(w)
+		errStorage(err, "could not revoke").Write(w)
 		return
 	}
 	if userID != "" {
@@ -88,7 +88,7 @@ func (p *provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.logger.Error("introspecting", zap.Error(err))
-		errServer("could not introspect").Write(w)
+		errStorage(err, "could not introspect").Write(w)
 		return
 	}
 	apierror.JSON(w, http.StatusOK, resp)

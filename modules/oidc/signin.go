@@ -117,7 +117,7 @@ func (p *provider) handleSignIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.logger.Error("sign-in", zap.Error(err))
-		p.errorPage(w, errServer("sign-in failed"))
+		p.errorPage(w, errStorage(err, "sign-in failed"))
 		return
 	}
 	p.brute.succeeded(r.Context(), email)
@@ -179,7 +179,7 @@ func (p *provider) checkPassword(ctx context.Context, st storage.Storage, email,
 func (p *provider) signedIn(w http.ResponseWriter, r *http.Request, st storage.Storage, u *storage.User, req *authRequest, event string) {
 	if _, err := p.startSession(r.Context(), st, w, r, u.ID); err != nil {
 		p.logger.Error("starting session", zap.Error(err))
-		p.errorPage(w, errServer("could not start a session"))
+		p.errorPage(w, errStorage(err, "could not start a session"))
 		return
 	}
 	clientID := ""

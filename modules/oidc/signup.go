@@ -87,7 +87,7 @@ func (p *provider) handleSignUp(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.logger.Error("creating user", zap.Error(err))
-		p.errorPage(w, errServer("could not create the account"))
+		p.errorPage(w, errStorage(err, "could not create the account"))
 		return
 	}
 	p.signedIn(w, r, st, u, req, evSignUp)

@@ -32,7 +32,7 @@ func (p *provider) handleLinkedAccounts(w http.ResponseWriter, r *http.Request) 
 	}
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		p.logger.Error("linked accounts", zap.Error(err))
-		p.errorPage(w, errServer("session lookup failed"))
+		p.errorPage(w, errStorage(err, "session lookup failed"))
 		return
 	}
 	if user == nil {
@@ -44,13 +44,13 @@ func (p *provider) handleLinkedAccounts(w http.ResponseWriter, r *http.Request) 
 		accounts, err := st.LinkedAccounts(ctx, user.ID)
 		if err != nil {
 			p.logger.Error("linked accounts", zap.Error(err))
-			p.errorPage(w, errServer("could not list the accounts"))
+			p.errorPage(w, errStorage(err, "could not list the accounts"))
 			return
 		}
 		hasPassword, err := st.HasPassword(ctx, user.ID)
 		if err != nil {
 			p.logger.Error("linked accounts", zap.Error(err))
-			p.errorPage(w, errServer("could not list the accounts"))
+			p.errorPage(w, errStorage(err, "could not list the accounts"))
 			return
 		}
 		csrf, err := p.csrfToken(w, r, "linked-accounts", "")
@@ -102,7 +102,7 @@ func (p *provider) handleLinkedAccounts(w http.ResponseWriter, r *http.Request) 
 		show(http.StatusNotFound, "This account is not linked.", "")
 	default:
 		p.logger.Error("unlinking", zap.Error(err))
-		p.errorPage(w, errServer("could not unlink the account"))
+		p.errorPage(w, errStorage(err, "could not unlink the account"))
 	}
 }
 

@@ -510,7 +510,7 @@ func (p *provider) upstreamSignIn(w http.ResponseWriter, r *http.Request, st sto
 	switch {
 	case err != nil:
 		p.logger.Error("upstream sign-in", zap.String("upstream", u.name), zap.Error(err))
-		p.errorPage(w, errServer("could not complete the sign-in"))
+		p.errorPage(w, errStorage(err, "could not complete the sign-in"))
 	case ref != nil:
 		p.upstreamRefused(w, r, u, req, *ref)
 	default:
@@ -587,7 +587,7 @@ func (p *provider) upstreamUser(r *http.Request, st storage.Storage, u *upstream
 func (p *provider) upstreamSignedIn(w http.ResponseWriter, r *http.Request, st storage.Storage, u *upstream, req *authRequest, user *storage.User, event, detail string) {
 	if _, err := p.startSession(r.Context(), st, w, r, user.ID); err != nil {
 		p.logger.Error("starting session", zap.Error(err))
-		p.errorPage(w, errServer("could not start a session"))
+		p.errorPage(w, errStorage(err, "could not start a session"))
 		return
 	}
 	clientID := ""
@@ -626,7 +626,7 @@ func (p *provider) upstreamLinked(w http.ResponseWriter, r *http.Request, st sto
 	}
 	if err != nil {
 		p.logger.Error("linking upstream account", zap.String("upstream", u.name), zap.Error(err))
-		p.errorPage(w, errServer("could not link the account"))
+		p.errorPage(w, errStorage(err, "could not link the account"))
 		return
 	}
 	p.record(r, storage.Event{Event: evUpstreamLink, Outcome: "success", UserID: userID, Email: id.Email, Detail: u.name + ": from the linked accounts page"})

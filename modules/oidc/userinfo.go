@@ -79,7 +79,7 @@ func (p *provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 			challenge("invalid_token", "the access token is invalid, expired or revoked")
 			return
 		}
-		errServer("token lookup failed").Write(w)
+		errStorage(err, "token lookup failed").Write(w)
 		return
 	}
 	scopes := strings.Fields(c.Scope)
@@ -94,7 +94,7 @@ func (p *provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		errServer("user lookup failed").Write(w)
+		errStorage(err, "user lookup failed").Write(w)
 		return
 	}
 	claims := map[string]any{"sub": u.ID}
