@@ -24,6 +24,8 @@ type DB struct {
 	pool    *pgxpool.Pool // PostgreSQL only
 	stmts   *stmtCache    // SQLite only
 	writers writeGate     // SQLite only
+	w       *writer       // SQLite only: InTx's connection, used under writers
+	writeDB *sql.DB       // SQLite only: the one-connection pool w comes from
 }
 
 // Dialect reports which SQL dialect the database speaks.
@@ -75,20 +77,37 @@ func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
 // Tx is a transaction with the same '?' placeholder convenience as DB.
 type Tx struct {
-	tx      *sql.Tx
+	tx      *sql.Tx // PostgreSQL
 	dialect Dialect
 	stmts   *stmtCache
+	w       *writer // SQLite: the transaction runs on the writer's connection
 }
 
 // Dialect reports which SQL dialect the transaction speaks.
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
-// SQL returns the underlying *sql.Tx.
+// SQL returns the underlying *sql.Tx on PostgreSQL, and nil on SQLite,
+// whose transactions run on a connection of their own (see writer).
 func (tx *Tx) SQL() *sql.Tx { return tx.tx }
+
+// execRaw runs query as written (no '?' rebinding, several statements
+// allowed), as a migration's file is.
+func (tx *Tx) execRaw(ctx context.Context, query string) (sql.Result, error) {
+	if tx.w != nil {
+		return tx.w.conn.ExecContext(tx.stmtCtx(ctx), query)
+	}
+	return tx.tx.ExecContext(ctx, query)
+}
 
 // Exec runs a statement written with '?' placeholders.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx = tx.stmtCtx(ctx)
+	if tx.w != nil {
+		if s := tx.w.stmt(ctx, query); s != nil {
+			return s.ExecContext(ctx, args...)
+		}
+		return tx.w.conn.ExecContext(ctx, query, args...)
+	}
 	if s := tx.stmts.get(ctx, query); s != nil {
 		return tx.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	}
@@ -98,6 +117,12 @@ func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 // Query runs a query written with '?' placeholders.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = tx.stmtCtx(ctx)
+	if tx.w != nil {
+		if s := tx.w.stmt(ctx, query); s != nil {
+			return s.QueryContext(ctx, args...)
+		}
+		return tx.w.conn.QueryContext(ctx, query, args...)
+	}
 	if s := tx.stmts.get(ctx, query); s != nil {
 		return tx.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
@@ -107,6 +132,12 @@ func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 // QueryRow runs a single-row query written with '?' placeholders.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	ctx = tx.stmtCtx(ctx)
+	if tx.w != nil {
+		if s := tx.w.stmt(ctx, query); s != nil {
+			return s.QueryRowContext(ctx, args...)
+		}
+		return tx.w.conn.QueryRowContext(ctx, query, args...)
+	}
 	if s := tx.stmts.get(ctx, query); s != nil {
 		return tx.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}
@@ -131,22 +162,17 @@ func (tx *Tx) stmtCtx(ctx context.Context) context.Context {
 // or panic rolls it back, so a failed request never leaves a half-written row.
 // On SQLite the transaction takes the write lock when it begins (BEGIN
 // IMMEDIATE), so read-then-write logic inside fn is serialized, and it waits
-// for the in-process write gate first; fn must use tx, never db.
+// for the in-process write gate first; fn must use tx, never db. SQLite
+// transactions all run on one connection (see writer and inWriterTx).
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.dialect == SQLite {
+		return db.inWriterTx(ctx, fn)
+	}
 	if err := db.writers.enter(ctx); err != nil {
 		return err
 	}
 	defer db.writers.leave()
-	// On SQLite, BEGIN and COMMIT run to their end too (see stmtCtx; with a
-	// context that can end, database/sql would also watch it with one more
-	// goroutine per transaction); ctx is checked before the commit instead.
-	// BEGIN IMMEDIATE waits only for other processes' writers (the write
-	// gate queues this one's), for at most busy_timeout.
-	txCtx := ctx
-	if db.dialect == SQLite {
-		txCtx = context.WithoutCancel(ctx)
-	}
-	sqlTx, err := db.sql.BeginTx(txCtx, nil)
+	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -160,9 +186,6 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		}
 	}()
 	if err = fn(&Tx{tx: sqlTx, dialect: db.dialect, stmts: db.stmts}); err != nil {
-		return err
-	}
-	if err = ctx.Err(); err != nil {
 		return err
 	}
 	return sqlTx.Commit()

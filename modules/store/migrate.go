@@ -211,7 +211,7 @@ func applyMigration(ctx context.Context, db *DB, m Migration) (bool, error) {
 		if n > 0 {
 			return nil
 		}
-		if _, err := tx.SQL().ExecContext(ctx, m.SQL); err != nil {
+		if _, err := tx.execRaw(ctx, m.SQL); err != nil {
 			return fmt.Errorf("migration %s (%s): %v", m.ID(), db.dialect, err)
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO intellistack_schema_migrations (module, version, name, checksum, applied_at) VALUES (?, ?, ?, ?, ?)",

@@ -59,10 +59,20 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	// Every transaction takes the write lock up front, so a read-modify-write
 	// never fails half-way with SQLITE_BUSY on lock upgrade.
 	q.Set("_txlock", "immediate")
-	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn := "file:" + path + "?" + q.Encode()
+	sqlDB, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database: opening SQLite file %s: %v", path, err)
 	}
+	// InTx's connection (see writer) comes from a pool of its own, so the
+	// read pool keeps its size and its figures (PoolCollector).
+	writeDB, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("database: opening SQLite file %s: %v", path, err)
+	}
+	writeDB.SetMaxOpenConns(1)
+	writeDB.SetMaxIdleConns(1)
 	// WAL allows readers beside one writer (writers queue in writeGate).
 	// SQLite work is CPU-bound, so more connections than cores only add
 	// page caches; all of them stay open while in use (database/sql keeps
@@ -72,10 +82,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(conns)
 	sqlDB.SetMaxIdleConns(conns)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{sql: sqlDB, dialect: SQLite, stmts: &stmtCache{db: sqlDB}, writers: make(writeGate, 1)}
+	db := &DB{sql: sqlDB, dialect: SQLite, stmts: &stmtCache{db: sqlDB}, writers: make(writeGate, 1), writeDB: writeDB}
 	// A ping alone opens lazily; a write proves the file is really writable.
 	if _, err := sqlDB.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS intellistack_probe (x INTEGER); DROP TABLE intellistack_probe"); err != nil {
 		sqlDB.Close()
+		writeDB.Close()
 		return nil, fmt.Errorf("database: SQLite file %s is not writable: %v", path, err)
 	}
 	return db, nil
@@ -114,6 +125,14 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 // config generation lets go.
 func (db *DB) close() error {
 	db.stmts.close()
+	if db.writers != nil {
+		db.writers <- struct{}{} // no transaction runs on the writer meanwhile
+		db.dropWriter()
+		<-db.writers
+	}
+	if db.writeDB != nil {
+		db.writeDB.Close()
+	}
 	err := db.sql.Close()
 	if db.pool != nil {
 		db.pool.Close()
