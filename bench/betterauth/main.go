@@ -13,7 +13,7 @@
 // its rate limiter (on by default only in production) does not refuse the
 // load; ours runs with ip_limit and lockout off for the same reason.
 //
-// Run: go run ./bench/betterauth [-c 16] [-d 5s] [-rounds 2]
+// Run: go run ./bench/betterauth [-c 16] [-d 5s] [-rounds 2] [-only get-session] [-cpuprofile f]
 // (npm ci --ignore-scripts in test/clients/better-auth-server first.)
 // DATABASE_URL picks the PostgreSQL server; each side works in a schema of
 // its own, dropped at the end.
@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -72,7 +73,24 @@ func main() {
 	dur := flag.Duration("d", 5*time.Second, "load per endpoint, side and round")
 	rounds := flag.Int("rounds", 2, "interleaved rounds")
 	serverDir := flag.String("server", "test/clients/better-auth-server", "the Better-Auth server package (npm ci --ignore-scripts there)")
+	only := flag.String("only", "", "run only the endpoints whose path contains this (e.g. get-session)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (our server and the load) to this file")
 	flag.Parse()
+	if *only != "" {
+		var kept []target
+		for _, tg := range targets {
+			if strings.Contains(tg.path, *only) {
+				kept = append(kept, tg)
+			}
+		}
+		targets = kept
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		benchkit.Must(err)
+		benchkit.Must(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 
 	theirsURL, dropTheirs := benchkit.FreshSchema(benchkit.PostgresURL(), "bench_ba_ref", nil)
 	defer dropTheirs()

@@ -124,7 +124,7 @@ func (a *baRequest) adminListUsers() {
 		a.internal("listing users", err)
 		return
 	}
-	list := make([]map[string]any, 0, len(users))
+	list := make([]baUserObject, 0, len(users))
 	for _, u := range users {
 		list = append(list, baUser(u))
 	}
@@ -236,7 +236,7 @@ func (a *baRequest) adminListUserSessions() {
 		a.internal("listing sessions", err)
 		return
 	}
-	out := make([]map[string]any, 0, len(list))
+	out := make([]baSessionObject, 0, len(list))
 	for _, s := range list {
 		out = append(out, baSession(s, ""))
 	}

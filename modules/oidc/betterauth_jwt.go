@@ -35,6 +35,17 @@ type baCachedJWT struct {
 
 var baJWTs = &baJWTCache{m: map[[32]byte]baCachedJWT{}}
 
+// baJWTClaims are the jwt plugin's claims: the user object and the
+// registered claims.
+type baJWTClaims struct {
+	baUserObject
+	Iat int64  `json:"iat"`
+	Exp int64  `json:"exp"`
+	Sub string `json:"sub"`
+	Iss string `json:"iss"`
+	Aud string `json:"aud"`
+}
+
 // jwt returns the user's token: a reused one while it has more than half
 // its life left, else a new one from jwtFor.
 func (a *baRequest) jwt(u *storage.User) (string, error) {
@@ -42,13 +53,11 @@ func (a *baRequest) jwt(u *storage.User) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	claims := baUser(u)
-	claims["sub"], claims["iss"], claims["aud"] = u.ID, a.p.issuer, a.p.issuer
-	raw, err := json.Marshal(claims)
+	raw, err := json.Marshal(baUser(u))
 	if err != nil {
 		return "", err
 	}
-	key := sha256.Sum256(append([]byte(signer.kid+"\x00"), raw...))
+	key := sha256.Sum256(append([]byte(signer.kid+"\x00"+a.p.issuer+"\x00"), raw...))
 	now := a.p.now()
 	if tok, ok := baJWTs.get(key, now); ok {
 		return tok, nil
@@ -93,10 +102,7 @@ func (c *baJWTCache) put(key [32]byte, e baCachedJWT, now time.Time) {
 // otherwise), verifiable with its JWKS.
 func (a *baRequest) jwtFor(u *storage.User) (string, error) {
 	now := a.p.now()
-	c := baUser(u)
-	c["iat"], c["exp"], c["sub"] = now.Unix(), now.Add(baJWTTTL).Unix(), u.ID
-	c["iss"], c["aud"] = a.p.issuer, a.p.issuer
-	payload, err := json.Marshal(c)
+	payload, err := json.Marshal(baJWTClaims{baUser(u), now.Unix(), now.Add(baJWTTTL).Unix(), u.ID, a.p.issuer, a.p.issuer})
 	if err != nil {
 		return "", err
 	}

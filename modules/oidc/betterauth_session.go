@@ -19,37 +19,61 @@ import (
 // The session side of better_auth_api: its cookie (Better-Auth's name and
 // signature), starting, refreshing, reading, listing and ending sessions.
 
-// baUser is Better-Auth's user object (with the admin plugin's fields).
-func baUser(u *storage.User) map[string]any {
-	var image, banReason, banExpires any
-	if u.Image != "" {
-		image = u.Image
-	}
-	if u.BanReason != "" {
-		banReason = u.BanReason
-	}
-	if !u.BanExpires.IsZero() {
-		banExpires = isoTime(u.BanExpires)
-	}
-	return map[string]any{
-		"id": u.ID, "name": u.Name, "email": u.Email, "emailVerified": u.EmailVerified, "image": image,
-		"createdAt": isoTime(u.CreatedAt), "updatedAt": isoTime(u.UpdatedAt),
-		"role": u.Role, "banned": u.Banned, "banReason": banReason, "banExpires": banExpires,
-	}
+// baUserObject is Better-Auth's user object (with the admin plugin's
+// fields), in a struct so that get-session, polled by front ends, encodes
+// it without reflection over a map.
+type baUserObject struct {
+	ID            string  `json:"id"`
+	Name          string  `json:"name"`
+	Email         string  `json:"email"`
+	EmailVerified bool    `json:"emailVerified"`
+	Image         *string `json:"image"`
+	CreatedAt     string  `json:"createdAt"`
+	UpdatedAt     string  `json:"updatedAt"`
+	Role          string  `json:"role"`
+	Banned        bool    `json:"banned"`
+	BanReason     *string `json:"banReason"`
+	BanExpires    *string `json:"banExpires"`
 }
 
-// baSession is Better-Auth's session object. token is the raw token when
-// the caller holds it (its own session); the provider stores only hashes,
-// so other sessions carry their id as token, which revoke-session accepts.
-func baSession(s *storage.Session, token string) map[string]any {
+// baUser is u as Better-Auth's user object: empty optional fields are null.
+func baUser(u *storage.User) baUserObject {
+	o := baUserObject{ID: u.ID, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
+		CreatedAt: isoTime(u.CreatedAt), UpdatedAt: isoTime(u.UpdatedAt), Role: u.Role, Banned: u.Banned}
+	if u.Image != "" {
+		o.Image = &u.Image
+	}
+	if u.BanReason != "" {
+		o.BanReason = &u.BanReason
+	}
+	if !u.BanExpires.IsZero() {
+		t := isoTime(u.BanExpires)
+		o.BanExpires = &t
+	}
+	return o
+}
+
+// baSessionObject is Better-Auth's session object.
+type baSessionObject struct {
+	ID             string  `json:"id"`
+	Token          string  `json:"token"`
+	UserID         string  `json:"userId"`
+	ExpiresAt      string  `json:"expiresAt"`
+	CreatedAt      string  `json:"createdAt"`
+	UpdatedAt      string  `json:"updatedAt"`
+	IPAddress      string  `json:"ipAddress"`
+	UserAgent      string  `json:"userAgent"`
+	ImpersonatedBy *string `json:"impersonatedBy"`
+}
+
+// baSession is s as Better-Auth's session object; its token is the raw
+// token when known (the caller's own session), else the session id.
+func baSession(s *storage.Session, token string) baSessionObject {
 	if token == "" {
 		token = s.ID
 	}
-	return map[string]any{
-		"id": s.ID, "token": token, "userId": s.UserID, "expiresAt": isoTime(s.ExpiresAt),
-		"createdAt": isoTime(s.CreatedAt), "updatedAt": isoTime(s.CreatedAt),
-		"ipAddress": s.IP, "userAgent": s.UserAgent, "impersonatedBy": nil,
-	}
+	return baSessionObject{ID: s.ID, Token: token, UserID: s.UserID, ExpiresAt: isoTime(s.ExpiresAt),
+		CreatedAt: isoTime(s.CreatedAt), UpdatedAt: isoTime(s.CreatedAt), IPAddress: s.IP, UserAgent: s.UserAgent}
 }
 
 // cookieName is the shared session cookie of the provider.
@@ -232,7 +256,10 @@ func (a *baRequest) getSession() {
 		h.Set("Set-Auth-Jwt", jwt)
 		h.Add("Access-Control-Expose-Headers", "set-auth-jwt")
 	}
-	a.json(http.StatusOK, map[string]any{"session": baSession(s, token), "user": baUser(u)})
+	a.json(http.StatusOK, struct {
+		Session baSessionObject `json:"session"`
+		User    baUserObject    `json:"user"`
+	}{baSession(s, token), baUser(u)})
 }
 
 func (a *baRequest) listSessions() {
@@ -245,7 +272,7 @@ func (a *baRequest) listSessions() {
 		a.internal("listing sessions", err)
 		return
 	}
-	out := make([]map[string]any, 0, len(list))
+	out := make([]baSessionObject, 0, len(list))
 	for _, x := range list {
 		t := ""
 		if x.ID == s.ID {
