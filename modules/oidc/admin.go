@@ -68,42 +68,21 @@ const (
 	maxAdminBody    = 64 << 10
 )
 
-// adminUser is a user as the admin API returns it (Better-Auth's user
-// object with the admin plugin's fields, plus claims).
+// adminUser is a user as the admin API returns it: Better-Auth's user
+// object with the admin plugin's fields (better_auth_api's), plus claims.
 type adminUser struct {
-	ID            string                     `json:"id"`
-	Email         string                     `json:"email"`
-	Name          string                     `json:"name"`
-	Image         *string                    `json:"image"`
-	EmailVerified bool                       `json:"emailVerified"`
-	Role          string                     `json:"role"`
-	Banned        bool                       `json:"banned"`
-	BanReason     *string                    `json:"banReason"`
-	BanExpires    *string                    `json:"banExpires"`
-	Claims        map[string]json.RawMessage `json:"claims"`
-	CreatedAt     string                     `json:"createdAt"`
-	UpdatedAt     string                     `json:"updatedAt"`
+	baUserObject
+	Claims map[string]json.RawMessage `json:"claims"`
 }
 
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func toAdminUser(u *storage.User) adminUser {
-	a := adminUser{ID: u.ID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerified, Role: u.Role,
-		Banned: u.Banned, Claims: u.Claims, CreatedAt: isoTime(u.CreatedAt), UpdatedAt: isoTime(u.UpdatedAt)}
-	if a.Claims == nil {
-		a.Claims = map[string]json.RawMessage{}
+	claims := u.Claims
+	if claims == nil {
+		claims = map[string]json.RawMessage{}
 	}
-	if u.Image != "" {
-		a.Image = &u.Image
-	}
-	if u.BanReason != "" {
-		a.BanReason = &u.BanReason
-	}
-	if !u.BanExpires.IsZero() {
-		s := isoTime(u.BanExpires)
-		a.BanExpires = &s
-	}
-	return a
+	return adminUser{baUser(u), claims}
 }
 
 type adminEvent struct {
