@@ -188,7 +188,16 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err = fn(&Tx{tx: sqlTx, dialect: db.dialect, stmts: db.stmts}); err != nil {
 		return err
 	}
-	return sqlTx.Commit()
+	// A context that ended during fn rolls back (database/sql's watcher may
+	// already have, and Commit would then say only ErrTxDone): the caller
+	// learns why.
+	if err = ctx.Err(); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return err
 }
 
 // IsUniqueViolation reports whether err is a unique or primary key violation,
