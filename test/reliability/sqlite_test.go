@@ -159,7 +159,10 @@ func TestFaultSQLiteDisk(t *testing.T) {
 	proc := watch(pid)
 	log := &callLog{}
 	var ctxRows [][2]string
-	var fullAt, freedAt, roAt time.Time
+	// fillFrom and roFrom are when each fault starts to bite (the filler
+	// takes a while to write; a turn ending meanwhile may meet a full disk),
+	// fullAt and roAt when it is complete.
+	var fillFrom, fullAt, freedAt, roFrom, roAt time.Time
 	var filled int64
 	var faultErrs []string
 	var roErr error
@@ -168,6 +171,7 @@ func TestFaultSQLiteDisk(t *testing.T) {
 		d := time.Until(deadline)
 		at := func(f float64) { time.Sleep(time.Until(deadline.Add(-d + time.Duration(f*float64(d))))) }
 		at(0.25)
+		fillFrom = time.Now()
 		n, err := disk.fill()
 		fullAt, filled = time.Now(), n
 		if err != nil {
@@ -179,6 +183,7 @@ func TestFaultSQLiteDisk(t *testing.T) {
 		}
 		freedAt = time.Now()
 		at(0.75)
+		roFrom = time.Now()
 		roErr = disk.readOnly()
 		roAt = time.Now()
 	})
@@ -192,13 +197,13 @@ func TestFaultSQLiteDisk(t *testing.T) {
 	end := time.Now()
 	const grace = time.Second
 	phases := []phase{
-		{name: "healthy before", from: start, to: fullAt, healthy: true},
-		{name: "disk full", from: fullAt, to: freedAt.Add(grace), readsOK: true},
+		{name: "healthy before", from: start, to: fillFrom, healthy: true},
+		{name: "disk full", from: fillFrom, to: freedAt.Add(grace), readsOK: true},
 	}
 	if roErr == nil {
 		phases = append(phases,
-			phase{name: "healthy after space was freed", from: freedAt.Add(grace), to: roAt, healthy: true},
-			phase{name: "read-only (kernel)", from: roAt, to: end, readsOK: true})
+			phase{name: "healthy after space was freed", from: freedAt.Add(grace), to: roFrom, healthy: true},
+			phase{name: "read-only (kernel)", from: roFrom, to: end, readsOK: true})
 	} else {
 		phases = append(phases, phase{name: "healthy after space was freed", from: freedAt.Add(grace), to: end, healthy: true})
 	}
