@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/internal/testutil"
+	"github.com/intellistack/intellistack/modules/store"
 )
 
 // BenchmarkTurnPostgres is one echo turn through the Caddy-free handler on
@@ -22,22 +23,35 @@ import (
 // the in-process client, not PostgreSQL's) as cpu-µs/turn, the figure
 // issue 16 trusts on a shared machine.
 func BenchmarkTurnPostgres(b *testing.B) {
-	db := testutil.OpenDatabase(b, "postgres")
+	benchTurns(b, testutil.OpenDatabase(b, "postgres"), nil)
+}
+
+// benchTurns runs echo turns on db one at a time (threads.create, then
+// threads.add_user_message), then 16 users at once, each on a thread of its
+// own (issue 16's c=16), reporting CPU per turn. measure, when set, starts
+// a further measurement before a sub-benchmark's turns and returns what
+// reports it after them.
+func benchTurns(b *testing.B, db *store.DB, measure func(b *testing.B) (report func(turns int))) {
 	h := benchHandler(b, db, zap.NewNop())
 	do := func(body string) string { return benchPost(b, h, "bench-user", body) }
 	out := do(hiBody)
 	add := benchAddBody(out)
 	for _, op := range []struct{ name, body string }{{"create", hiBody}, {"add_user_message", add}} {
 		b.Run(op.name, func(b *testing.B) {
+			var report func(int)
+			if measure != nil {
+				report = measure(b)
+			}
 			cpu0 := cpuNow()
 			for range b.N {
 				do(op.body)
 			}
 			b.ReportMetric(float64((cpuNow()-cpu0).Microseconds())/float64(b.N), "cpu-µs/turn")
+			if report != nil {
+				report(b.N)
+			}
 		})
 	}
-	// 16 users at once, each on a thread of its own (the load of issue
-	// 16's c=16 figures).
 	b.Run("add_user_message_c16", func(b *testing.B) {
 		var next atomic.Int64
 		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))

@@ -3,12 +3,7 @@ package chatkit
 import (
 	"context"
 	"os"
-	"runtime"
-	"strconv"
-	"sync/atomic"
 	"testing"
-
-	"go.uber.org/zap"
 
 	"github.com/intellistack/intellistack/internal/testutil"
 	"github.com/intellistack/intellistack/modules/store"
@@ -21,36 +16,13 @@ import (
 // between two truncating checkpoints) as wal-pages/turn.
 func BenchmarkTurnSQLite(b *testing.B) {
 	db := testutil.OpenDatabase(b, "sqlite")
-	h := benchHandler(b, db, zap.NewNop())
-	do := func(body string) string { return benchPost(b, h, "bench-user", body) }
-	out := do(hiBody)
-	add := benchAddBody(out)
 	wal := walPath(b, db)
-	for _, op := range []struct{ name, body string }{{"create", hiBody}, {"add_user_message", add}} {
-		b.Run(op.name, func(b *testing.B) {
-			checkpoint(b, db)
-			cpu0 := cpuNow()
-			frames0 := walFrames(b, wal)
-			for range b.N {
-				do(op.body)
-			}
-			b.ReportMetric(float64((cpuNow()-cpu0).Microseconds())/float64(b.N), "cpu-µs/turn")
-			b.ReportMetric(float64(walFrames(b, wal)-frames0)/float64(b.N), "wal-pages/turn")
-		})
-	}
-	// 16 users at once, each on a thread of its own (issue 16's c=16).
-	b.Run("add_user_message_c16", func(b *testing.B) {
-		var next atomic.Int64
-		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
-		cpu0 := cpuNow()
-		b.RunParallel(func(pb *testing.PB) {
-			user := "bench-" + strconv.FormatInt(next.Add(1), 10)
-			add := benchAddBody(benchPost(b, h, user, hiBody))
-			for pb.Next() {
-				benchPost(b, h, user, add)
-			}
-		})
-		b.ReportMetric(float64((cpuNow()-cpu0).Microseconds())/float64(b.N), "cpu-µs/turn")
+	benchTurns(b, db, func(b *testing.B) func(int) {
+		checkpoint(b, db)
+		frames0 := walFrames(b, wal)
+		return func(turns int) {
+			b.ReportMetric(float64(walFrames(b, wal)-frames0)/float64(turns), "wal-pages/turn")
+		}
 	})
 }
 
