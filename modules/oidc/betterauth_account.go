@@ -18,23 +18,6 @@ import (
 // (user.changeEmail.enabled, user.deleteUser.enabled). Better-Auth 1.7.25's
 // api/routes/update-user.mjs and email-verification.mjs are the reference
 // for paths, shapes, codes and their order.
-func init() {
-	for path, route := range map[string]baRoute{
-		"/change-email":         {"POST", false, (*baRequest).changeEmail},
-		"/delete-user":          {"POST", false, (*baRequest).deleteUser},
-		"/delete-user/callback": {"GET", false, (*baRequest).deleteUserCallback},
-		// change-email's links go to /verify-email, as Better-Auth's do
-		// (front ends hand the token to authClient.verifyEmail): a token
-		// of a pending change of address is served here, any other by
-		// verifyEmail.
-		"/verify-email": {"GET", false, (*baRequest).verifyEmailOrChange},
-		// Better-Auth's list-sessions needs a fresh session
-		// (freshSessionMiddleware): checked here, then listSessions.
-		"/list-sessions": {"GET", false, (*baRequest).listSessionsFresh},
-	} {
-		baRoutes[path] = route
-	}
-}
 
 // baFreshAge is Better-Auth's session.freshAge: list-sessions, and
 // delete-user without the password, need a session created less than this

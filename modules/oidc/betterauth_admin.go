@@ -15,20 +15,6 @@ import (
 // `intellistack user`, with Better-Auth's paths, shapes and codes). The
 // caller is the session's user and must hold the role admin; roles are the
 // provider's (set-role refuses a role it does not know).
-func init() {
-	for path, route := range map[string]baRoute{
-		"/admin/list-users":           {"GET", false, (*baRequest).adminListUsers},
-		"/admin/get-user":             {"GET", false, (*baRequest).adminGetUser},
-		"/admin/set-role":             {"POST", false, (*baRequest).adminSetRole},
-		"/admin/ban-user":             {"POST", false, (*baRequest).adminBanUser},
-		"/admin/unban-user":           {"POST", false, (*baRequest).adminUnbanUser},
-		"/admin/list-user-sessions":   {"POST", false, (*baRequest).adminListUserSessions},
-		"/admin/revoke-user-sessions": {"POST", false, (*baRequest).adminRevokeUserSessions},
-		"/admin/remove-user":          {"POST", false, (*baRequest).adminRemoveUser},
-	} {
-		baRoutes[path] = route
-	}
-}
 
 // admin is the calling admin: without a session 401 with an empty JSON
 // body (as Better-Auth's admin middleware), without the role 403 with the

@@ -26,19 +26,6 @@ import (
 // YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS), stop-impersonating as to a
 // session that impersonates nobody, and has-permission says no to
 // "impersonate".
-func init() {
-	for path, route := range map[string]baRoute{
-		"/admin/create-user":         {"POST", false, (*baRequest).adminCreateUser},
-		"/admin/update-user":         {"POST", false, (*baRequest).adminUpdateUser},
-		"/admin/set-user-password":   {"POST", false, (*baRequest).adminSetUserPassword},
-		"/admin/revoke-user-session": {"POST", false, (*baRequest).adminRevokeUserSession},
-		"/admin/has-permission":      {"POST", false, (*baRequest).adminHasPermission},
-		"/admin/impersonate-user":    {"POST", false, (*baRequest).adminImpersonateUser},
-		"/admin/stop-impersonating":  {"POST", false, (*baRequest).adminStopImpersonating},
-	} {
-		baRoutes[path] = route
-	}
-}
 
 // evUserUpdated is an admin's change of a user's profile fields.
 const evUserUpdated = "user_updated"

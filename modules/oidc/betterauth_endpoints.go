@@ -34,25 +34,49 @@ type baRoute struct {
 }
 
 var baRoutes = map[string]baRoute{
-	"/sign-up/email":           {"POST", true, (*baRequest).signUp},
-	"/sign-in/email":           {"POST", true, (*baRequest).signIn},
-	"/sign-in/social":          {"POST", false, (*baRequest).signInSocial},
-	"/error":                   {"GET", false, (*baRequest).errorPage},
-	"/sign-out":                {"POST", false, (*baRequest).signOut},
-	"/get-session":             {"GET", false, (*baRequest).getSession},
-	"/list-sessions":           {"GET", false, (*baRequest).listSessions},
+	"/sign-up/email":  {"POST", true, (*baRequest).signUp},
+	"/sign-in/email":  {"POST", true, (*baRequest).signIn},
+	"/sign-in/social": {"POST", false, (*baRequest).signInSocial},
+	"/error":          {"GET", false, (*baRequest).errorPage},
+	"/sign-out":       {"POST", false, (*baRequest).signOut},
+	"/get-session":    {"GET", false, (*baRequest).getSession},
+	// Better-Auth's list-sessions needs a fresh session
+	// (freshSessionMiddleware).
+	"/list-sessions":           {"GET", false, (*baRequest).listSessionsFresh},
 	"/revoke-session":          {"POST", false, (*baRequest).revokeSession},
 	"/revoke-sessions":         {"POST", false, (*baRequest).revokeSessions},
 	"/revoke-other-sessions":   {"POST", false, (*baRequest).revokeOtherSessions},
 	"/change-password":         {"POST", false, (*baRequest).changePassword},
 	"/update-user":             {"POST", false, (*baRequest).updateUser},
+	"/change-email":            {"POST", false, (*baRequest).changeEmail},
+	"/delete-user":             {"POST", false, (*baRequest).deleteUser},
+	"/delete-user/callback":    {"GET", false, (*baRequest).deleteUserCallback},
 	"/token":                   {"GET", false, (*baRequest).token},
 	"/jwks":                    {"GET", false, (*baRequest).jwks},
 	"/request-password-reset":  {"POST", false, (*baRequest).requestPasswordReset},
 	"/reset-password":          {"POST", false, (*baRequest).resetPassword},
 	"/send-verification-email": {"POST", false, (*baRequest).sendVerificationEmail},
-	"/verify-email":            {"GET", false, (*baRequest).verifyEmail},
-	"/ok":                      {"GET", false, func(a *baRequest) { a.json(http.StatusOK, map[string]bool{"ok": true}) }},
+	// change-email's links come here too, as Better-Auth's do (front ends
+	// hand the token to authClient.verifyEmail).
+	"/verify-email": {"GET", false, (*baRequest).verifyEmailOrChange},
+	"/ok":           {"GET", false, func(a *baRequest) { a.json(http.StatusOK, map[string]bool{"ok": true}) }},
+
+	// The admin plugin: betterauth_admin.go and betterauth_admin_more.go.
+	"/admin/list-users":           {"GET", false, (*baRequest).adminListUsers},
+	"/admin/get-user":             {"GET", false, (*baRequest).adminGetUser},
+	"/admin/set-role":             {"POST", false, (*baRequest).adminSetRole},
+	"/admin/ban-user":             {"POST", false, (*baRequest).adminBanUser},
+	"/admin/unban-user":           {"POST", false, (*baRequest).adminUnbanUser},
+	"/admin/list-user-sessions":   {"POST", false, (*baRequest).adminListUserSessions},
+	"/admin/revoke-user-sessions": {"POST", false, (*baRequest).adminRevokeUserSessions},
+	"/admin/remove-user":          {"POST", false, (*baRequest).adminRemoveUser},
+	"/admin/create-user":          {"POST", false, (*baRequest).adminCreateUser},
+	"/admin/update-user":          {"POST", false, (*baRequest).adminUpdateUser},
+	"/admin/set-user-password":    {"POST", false, (*baRequest).adminSetUserPassword},
+	"/admin/revoke-user-session":  {"POST", false, (*baRequest).adminRevokeUserSession},
+	"/admin/has-permission":       {"POST", false, (*baRequest).adminHasPermission},
+	"/admin/impersonate-user":     {"POST", false, (*baRequest).adminImpersonateUser},
+	"/admin/stop-impersonating":   {"POST", false, (*baRequest).adminStopImpersonating},
 }
 
 // Better-Auth's answers that the client and front ends depend on.
