@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -53,11 +54,7 @@ func (a *baRequest) jwt(u *storage.User) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	raw, err := json.Marshal(baUser(u))
-	if err != nil {
-		return "", err
-	}
-	key := sha256.Sum256(append([]byte(signer.kid+"\x00"+a.p.issuer+"\x00"), raw...))
+	key := baJWTKey(signer.kid, a.p.issuer, u)
 	now := a.p.now()
 	if tok, ok := baJWTs.get(key, now); ok {
 		return tok, nil
@@ -68,6 +65,29 @@ func (a *baRequest) jwt(u *storage.User) (string, error) {
 	}
 	baJWTs.put(key, baCachedJWT{token: tok, reuseUntil: now.Add(baJWTTTL / 2)}, now)
 	return tok, nil
+}
+
+// baJWTKey is the cache key of a user's token: the signing key, the
+// issuer and every user field the token carries, each length-prefixed so
+// no two different sets of values write the same bytes.
+func baJWTKey(kid, issuer string, u *storage.User) [32]byte {
+	var buf [512]byte
+	b := buf[:0]
+	for _, s := range [...]string{kid, issuer, u.ID, u.Name, u.Email, u.Image, u.Role, u.BanReason} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, t := range [...]time.Time{u.CreatedAt, u.UpdatedAt, u.BanExpires} {
+		b = binary.AppendVarint(b, t.UnixMilli())
+	}
+	var flags byte
+	if u.EmailVerified {
+		flags |= 1
+	}
+	if u.Banned {
+		flags |= 2
+	}
+	return sha256.Sum256(append(b, flags))
 }
 
 func (c *baJWTCache) get(key [32]byte, now time.Time) (string, bool) {

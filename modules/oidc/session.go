@@ -1,14 +1,17 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/intellistack/intellistack/modules/oidc/storage"
 )
@@ -67,12 +70,29 @@ func (p *provider) cookieToken(r *http.Request) string {
 }
 
 // cookieMAC checks the base64 HMAC-SHA256 of a signed cookie's token.
+// Every get-session checks one or two (the provider's key, then
+// better_auth_api's secrets), so the keyed hashes are reused rather than
+// set up per call.
 func cookieMAC(key []byte, token, sig string) bool {
-	mac := hmac.New(sha256.New, key)
+	pool, _ := cookieMACs.Load(string(key))
+	if pool == nil {
+		k := bytes.Clone(key)
+		pool, _ = cookieMACs.LoadOrStore(string(k), &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+	}
+	mac := pool.(*sync.Pool).Get().(hash.Hash)
+	mac.Reset()
 	mac.Write([]byte(token))
-	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	return hmac.Equal([]byte(sig), []byte(want))
+	var sum [sha256.Size]byte
+	var want [44]byte // base64 of 32 bytes
+	base64.StdEncoding.Encode(want[:], mac.Sum(sum[:0]))
+	pool.(*sync.Pool).Put(mac)
+	return hmac.Equal([]byte(sig), want[:])
 }
+
+// cookieMACs holds a pool of keyed HMAC-SHA256 hashes per key; keys are
+// the provider's derived cookie key and better_auth_api's secrets, a
+// handful per process.
+var cookieMACs sync.Map
 
 // currentSession returns the request's live session, or nil.
 func (p *provider) currentSession(ctx context.Context, st storage.Storage, r *http.Request) (*storage.Session, error) {
