@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,7 +43,32 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Rebind rewrites '?' placeholders for the dialect: '$1', '$2'… on PostgreSQL.
 // Question marks inside quoted strings and identifiers are left alone.
-func (db *DB) Rebind(query string) string { return rebind(db.dialect, query) }
+func (db *DB) Rebind(query string) string {
+	if db.dialect != Postgres {
+		return query
+	}
+	if q, ok := rebound.Load(query); ok {
+		return q.(string)
+	}
+	q := rebind(db.dialect, query)
+	if reboundCount.Load() < reboundMax {
+		if _, loaded := rebound.LoadOrStore(query, q); !loaded {
+			reboundCount.Add(1)
+		}
+	}
+	return q
+}
+
+// rebound remembers the PostgreSQL form of the queries seen, so hot reads
+// (a session lookup per get-session) do not rewrite their SQL each time.
+// The modules' queries are constants; reboundMax bounds the map should a
+// caller build queries from data.
+var (
+	rebound      sync.Map
+	reboundCount atomic.Int64
+)
+
+const reboundMax = 4096
 
 // Exec runs a statement written with '?' placeholders. On SQLite it waits
 // for the in-process write gate (see writeGate).

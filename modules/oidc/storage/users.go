@@ -62,22 +62,32 @@ type Users interface {
 
 const userColumns = "u.id, u.email, u.email_verified, u.name, COALESCE(u.image, ''), u.role, u.banned, COALESCE(u.ban_reason, ''), u.ban_expires, u.claims, u.created_at, u.updated_at"
 
-// scanUser reads userColumns, then extra.
+// scanUser reads userColumns, then extra. The user, the column buffers
+// and the destination list (room for 8 extra) are one allocation: a session
+// lookup on every get-session goes through here.
 func scanUser(row scanner, extra ...any) (*User, error) {
-	var u User
-	var verified, banned int
-	var banExpires sql.NullInt64
-	var created, updated int64
-	var claims string
-	dest := append([]any{&u.ID, &u.Email, &verified, &u.Name, &u.Image, &u.Role, &banned, &u.BanReason, &banExpires, &claims,
-		&created, &updated}, extra...)
+	r := new(userRow)
+	dest := append(r.dest[:0], &r.u.ID, &r.u.Email, &r.verified, &r.u.Name, &r.u.Image, &r.u.Role, &r.banned, &r.u.BanReason,
+		&r.banExpires, &r.claims, &r.created, &r.updated)
+	dest = append(dest, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, notFound(err)
 	}
-	u.Claims = decodeClaims(claims)
-	u.EmailVerified, u.Banned = verified != 0, banned != 0
-	u.BanExpires, u.CreatedAt, u.UpdatedAt = fromNullMS(banExpires), fromMS(created), fromMS(updated)
-	return &u, nil
+	u := &r.u
+	u.Claims = decodeClaims(r.claims)
+	u.EmailVerified, u.Banned = r.verified != 0, r.banned != 0
+	u.BanExpires, u.CreatedAt, u.UpdatedAt = fromNullMS(r.banExpires), fromMS(r.created), fromMS(r.updated)
+	return u, nil
+}
+
+// userRow is what scanUser reads a row into.
+type userRow struct {
+	u                User
+	verified, banned int
+	banExpires       sql.NullInt64
+	created, updated int64
+	claims           string
+	dest             [20]any
 }
 
 func userByID(ctx context.Context, q querier, id string) (*User, error) {
