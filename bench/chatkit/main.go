@@ -156,8 +156,10 @@ http://:%d {
 	cmd := exec.Command(os.Args[0], "-client", root+"/slow", "-streams", strconv.Itoa(*streams))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	benchkit.Must(cmd.Run())
-	fmt.Printf("  server process: CPU %.1f ms per stream (user+system, getrusage), peak RSS %s\n",
+	fmt.Printf("  server process: CPU %.2f ms per stream (user+system, getrusage), peak RSS %s\n",
 		float64((cpuTime()-cpu0).Microseconds())/1000/float64(*streams), vmHWM())
+	clientCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	fmt.Printf("  client process: CPU %.2f ms per stream (user+system)\n", float64(clientCPU.Microseconds())/1000/float64(*streams))
 }
 
 // cpuTime is this process's user and system CPU time.
