@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,13 +35,7 @@ func BenchmarkTurn(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				r := httptest.NewRequest(http.MethodPost, "/chatkit", strings.NewReader(hiBody))
-				r.Header.Set("X-Test-User", "bench-user")
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, r)
-				if w.Code != 200 {
-					b.Fatalf("status %d: %s", w.Code, w.Body)
-				}
+				benchCall(b, h, "bench-user", hiBody)
 			}
 		})
 	}

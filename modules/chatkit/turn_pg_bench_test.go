@@ -2,7 +2,6 @@ package chatkit
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -69,10 +68,7 @@ func benchTurns(b *testing.B, db *store.DB, measure func(b *testing.B) (report f
 
 // benchPost posts one turn and returns its stream.
 func benchPost(b *testing.B, h http.Handler, user, body string) string {
-	r := httptest.NewRequest(http.MethodPost, "/chatkit", strings.NewReader(body))
-	r.Header.Set("X-Test-User", user)
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	w := benchDo(h, user, body)
 	if w.Code != 200 || strings.Contains(w.Body.String(), `"type":"error"`) {
 		b.Errorf("status %d: %s", w.Code, w.Body) // Errorf: RunParallel's goroutines may not call Fatalf
 	}
