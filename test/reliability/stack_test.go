@@ -219,36 +219,45 @@ func (s *site) client(h2 bool, jar http.CookieJar) *http.Client {
 // idleResends counts HTTP/1.1 requests re-sent by resendOnIdleClose.
 var idleResends atomic.Int64
 
-// resendOnIdleClose re-sends, once, a request that went out on a reused
-// idle HTTP/1.1 connection which the server closed before any response
-// byte: that is what browsers do (Chromium and Firefox retry such a request
-// on a fresh connection, POST included), and what a server closing idle
-// connections during a reload counts on. Go's Transport does so only for
+// resendOnIdleClose re-sends, at most twice, a request that went out on a
+// reused idle HTTP/1.1 connection which the server closed before any
+// response byte: that is what browsers do (Chromium's
+// HttpNetworkTransaction re-sends such a request, POST included, up to
+// kMaxRetryAttempts = 2 times, each on whatever connection its pool gives
+// next), and what a server closing idle connections during a reload
+// counts on. One re-send is not enough: during a reload the pool may hold
+// several connections the old server is closing at that moment, and the
+// re-send can draw the next of them. Go's Transport re-sends only
 // idempotent requests; ChatKit and the token endpoint are POST. HTTP/2
 // clients need no such help: a request refused by GOAWAY is retried by the
 // transport itself.
 type resendOnIdleClose struct{ next http.RoundTripper }
 
+// maxIdleResends is Chromium's kMaxRetryAttempts.
+const maxIdleResends = 2
+
 func (r resendOnIdleClose) RoundTrip(req *http.Request) (*http.Response, error) {
-	var reused, gotByte bool
-	trace := &httptrace.ClientTrace{
-		GotConn:              func(i httptrace.GotConnInfo) { reused = i.Reused },
-		GotFirstResponseByte: func() { gotByte = true },
-	}
-	resp, err := r.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
-	if err == nil || !reused || gotByte || req.Context().Err() != nil || (req.Body != nil && req.GetBody == nil) {
-		return resp, err
-	}
-	again := req.Clone(req.Context())
-	if req.GetBody != nil {
-		body, berr := req.GetBody()
-		if berr != nil {
+	for attempt := 0; ; attempt++ {
+		var reused, gotByte bool
+		trace := &httptrace.ClientTrace{
+			GotConn:              func(i httptrace.GotConnInfo) { reused = i.Reused },
+			GotFirstResponseByte: func() { gotByte = true },
+		}
+		try := req.Clone(httptrace.WithClientTrace(req.Context(), trace))
+		if attempt > 0 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			try.Body = body
+		}
+		resp, err := r.next.RoundTrip(try)
+		if err == nil || !reused || gotByte || attempt == maxIdleResends || req.Context().Err() != nil ||
+			(req.Body != nil && req.GetBody == nil) {
 			return resp, err
 		}
-		again.Body = body
+		idleResends.Add(1)
 	}
-	idleResends.Add(1)
-	return r.next.RoundTrip(again)
 }
 
 var (
