@@ -252,9 +252,12 @@ func (r resendOnIdleClose) RoundTrip(req *http.Request) (*http.Response, error) 
 			try.Body = body
 		}
 		resp, err := r.next.RoundTrip(try)
-		if err == nil || !reused || gotByte || attempt == maxIdleResends || req.Context().Err() != nil ||
-			(req.Body != nil && req.GetBody == nil) {
-			return resp, err
+		if err == nil {
+			return resp, nil
+		}
+		if !reused || gotByte || attempt == maxIdleResends || req.Context().Err() != nil || (req.Body != nil && req.GetBody == nil) {
+			// Say which case it was, for the scenario's failure list.
+			return resp, fmt.Errorf("%w (HTTP/1.1 attempt %d, reused connection %t, response begun %t)", err, attempt+1, reused, gotByte)
 		}
 		idleResends.Add(1)
 	}
