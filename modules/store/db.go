@@ -28,6 +28,22 @@ type DB struct {
 	writers writeGate     // SQLite only
 	w       *writer       // SQLite only: InTx's connection, used under writers
 	writeDB *sql.DB       // SQLite only: the one-connection pool w comes from
+	shared  sync.Map      // Shared's values
+}
+
+// Shared returns the value kept under key for as long as this handle
+// lives, making it with newValue the first time (callers that race may
+// each make one; one is kept, so newValue must not start anything that
+// needs stopping). Modules keep there what
+// must be one per database rather than one per config generation or per
+// request (a batcher of reads, say). key should be a type of the caller's
+// own package, as with context keys.
+func (db *DB) Shared(key any, newValue func() any) any {
+	if v, ok := db.shared.Load(key); ok {
+		return v
+	}
+	v, _ := db.shared.LoadOrStore(key, newValue())
+	return v
 }
 
 // Dialect reports which SQL dialect the database speaks.

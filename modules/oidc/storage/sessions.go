@@ -76,28 +76,27 @@ func (s *SQL) Session(ctx context.Context, tokenHash string, now time.Time) (*Se
 
 // SessionWithUser implements Sessions.
 func (s *SQL) SessionWithUser(ctx context.Context, tokenHash string, now time.Time) (*Session, *User, error) {
-	var sess Session
-	var authTime, expires, created int64
-	const q = "SELECT " + userColumns + ", s.id, s.auth_time, s.expires_at, s.ip_address, s.user_agent, s.created_at" +
-		" FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
-	var row scanner
+	var sess *Session
+	var u *User
+	var err error
 	if pool := s.db.Pool(); pool != nil {
 		// Front ends poll get-session: on PostgreSQL it goes to pgx
 		// directly, without database/sql's locking and conversions (a
-		// sixth of the endpoint's CPU). pgx's ErrNoRows is sql.ErrNoRows.
-		row = pool.QueryRow(ctx, s.db.Rebind(q), tokenHash)
+		// sixth of the endpoint's CPU), and concurrent lookups share a
+		// query (session_lookups.go). pgx's ErrNoRows is sql.ErrNoRows.
+		lookups := s.db.Shared(sessionLookupsKey{}, func() any { return &sessionLookups{pool: pool} }).(*sessionLookups)
+		sess, u, err = lookups.find(tokenHash)
 	} else {
-		row = s.db.QueryRow(ctx, q, tokenHash)
+		const q = "SELECT " + sessionWithUserColumns + " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
+		sess, u, err = scanSessionWithUser(s.db.QueryRow(ctx, q, tokenHash))
 	}
-	u, err := scanUser(row, &sess.ID, &authTime, &expires, &sess.IP, &sess.UserAgent, &created)
 	if err != nil {
 		return nil, nil, err
 	}
-	sess.UserID, sess.AuthTime, sess.ExpiresAt, sess.CreatedAt = u.ID, fromMS(authTime), fromMS(expires), fromMS(created)
 	if !now.Before(sess.ExpiresAt) {
 		return nil, nil, ErrNotFound
 	}
-	return &sess, u, nil
+	return sess, u, nil
 }
 
 // DeleteSession implements Sessions.
