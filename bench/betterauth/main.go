@@ -33,8 +33,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -113,11 +115,25 @@ func main() {
 
 	type result struct{ rate, p50, p99 float64 }
 	results := map[string][2][]result{}
+	// CPU per request while each side is loaded: this process's (our
+	// server and the load generator) and the machine's (every process,
+	// PostgreSQL included), from getrusage and /proc/stat.
+	type cost struct {
+		process, machine time.Duration
+		requests         int
+	}
+	costs := map[string]*[2]cost{}
 	for r := 0; r < *rounds; r++ {
 		for _, tg := range targets {
 			rs := results[tg.path]
+			if costs[tg.path] == nil {
+				costs[tg.path] = &[2]cost{}
+			}
 			for i, s := range sides {
+				p0, m0 := processCPU(), machineCPU()
 				n, lat := load(s.base, tg, s.cookie, fmt.Sprintf("bench-%d@example.com", i), *conc, *dur)
+				c := &costs[tg.path][i]
+				c.process, c.machine, c.requests = c.process+processCPU()-p0, c.machine+machineCPU()-m0, c.requests+n
 				rs[i] = append(rs[i], result{float64(n) / dur.Seconds(), msOf(benchkit.Percentile(lat, 50)), msOf(benchkit.Percentile(lat, 99))})
 			}
 			results[tg.path] = rs
@@ -167,6 +183,41 @@ func main() {
 		fmt.Printf("\nrounds, %s req/s: %s", s.name, strings.Join(per, ", "))
 	}
 	fmt.Println()
+	fmt.Println("\nCPU per request while each side was loaded (machine: all processes, PostgreSQL and the load included; process: ours with the load):")
+	for _, tg := range targets {
+		c := costs[tg.path]
+		per := func(d time.Duration, n int) float64 { return float64(d.Microseconds()) / float64(max(n, 1)) }
+		fmt.Printf("  %-16s machine: ours %8.0f µs, Better-Auth %8.0f µs (%.1f×); our process %8.0f µs\n", tg.path,
+			per(c[0].machine, c[0].requests), per(c[1].machine, c[1].requests),
+			per(c[1].machine, c[1].requests)/per(c[0].machine, c[0].requests), per(c[0].process, c[0].requests))
+	}
+}
+
+// processCPU is this process's user and system time.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU is the time all CPUs spent busy (every state of /proc/stat's
+// cpu line but idle and iowait).
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
 }
 
 func met(ok bool) string {
