@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -49,6 +50,8 @@ func (s *student) day(deadline time.Time, sc scale, check answerCheck, tl *tally
 				if s.sends <= sc.Quota {
 					tl.note(&tl.errs, "%s: 429 on message %d of a quota of %d", s.email, s.sends, sc.Quota)
 				}
+			case tr.status == 0 && errors.Is(tr.err, errDroppedUnread):
+				tl.note(&tl.dropped, "%s: %v", s.email, tr.err)
 			case tr.status == 0:
 				tl.note(&tl.lost, "%s: %v", s.email, tr.err)
 			case tr.status != 200:
@@ -94,7 +97,10 @@ func (s *student) day(deadline time.Time, sc scale, check answerCheck, tl *tally
 		if round%4 == 0 {
 			err := s.refresh()
 			tl.add(func(t *tally) { t.requests++; t.refreshes++ })
-			if err != nil {
+			switch {
+			case errors.Is(err, errDroppedUnread):
+				tl.note(&tl.dropped, "%s: refresh: %v", s.email, err)
+			case err != nil:
 				tl.note(&tl.errs, "%s: refresh: %v", s.email, err)
 			}
 		}
@@ -161,7 +167,9 @@ func verifyAll(students []*student, check answerCheck, quota int) (problems, quo
 }
 
 // dayReport is the table of a load scenario; it fails the test on any lost
-// request, cut stream, error, lost or duplicated message, or inexact quota.
+// request, cut stream, error, lost or duplicated message, or inexact quota,
+// and on requests dropped unread (errDroppedUnread) past the scenario's
+// tolerance.
 func dayReport(t *testing.T, title string, sc scale, students []*student, tl *tally, wall time.Duration, proc []string, check answerCheck, extra [][2]string) {
 	t.Helper()
 	problems, quotas, want429 := verifyAll(students, check, sc.Quota)
@@ -186,6 +194,7 @@ func dayReport(t *testing.T, title string, sc scale, students []*student, tl *ta
 		{"token refreshes", fmt.Sprint(tl.refreshes)},
 		{"quota refusals (429)", fmt.Sprintf("%d, expected exactly %d; inexact: %s", tl.refused429, want429, firstFew(quotas))},
 		{"lost requests", firstFew(tl.lost)},
+		{"dropped unread by a shutting-down server (fresh HTTP/1.1 connection)", fmt.Sprintf("%s (tolerated here: %d)", firstFew(tl.dropped), tl.allowDropped)},
 		{"cut streams", firstFew(tl.cut)},
 		{"errors", firstFew(tl.errs)},
 		{"messages accepted / lost or twice", fmt.Sprintf("%d / %s", accepted, firstFew(problems))},
@@ -197,11 +206,15 @@ func dayReport(t *testing.T, title string, sc scale, students []*student, tl *ta
 	}
 	rows = append(rows, tl.contextRows...)
 	t.Log(table(title, rows))
-	failed := len(tl.lost) + len(tl.cut) + len(tl.errs) + len(problems) + len(quotas)
-	t.Logf("SUMMARY %s: %d students, %d turns, TTFT p99 %s, history p99 %s, lost %d, cut %d, errors %d, lost/duplicated messages %d, inexact quotas %d",
-		title, len(students), tl.turns, ms(pct(tl.ttft, 99)), ms(pct(tl.historyLat, 99)), len(tl.lost), len(tl.cut), len(tl.errs), len(problems), len(quotas))
+	var overDropped []string
+	if len(tl.dropped) > tl.allowDropped {
+		overDropped = tl.dropped
+	}
+	failed := len(tl.lost) + len(tl.cut) + len(tl.errs) + len(problems) + len(quotas) + len(overDropped)
+	t.Logf("SUMMARY %s: %d students, %d turns, TTFT p99 %s, history p99 %s, lost %d, dropped unread %d (tolerated %d), cut %d, errors %d, lost/duplicated messages %d, inexact quotas %d",
+		title, len(students), tl.turns, ms(pct(tl.ttft, 99)), ms(pct(tl.historyLat, 99)), len(tl.lost), len(tl.dropped), tl.allowDropped, len(tl.cut), len(tl.errs), len(problems), len(quotas))
 	if failed > 0 {
-		for _, l := range [][]string{tl.lost, tl.cut, tl.errs, problems, quotas} {
+		for _, l := range [][]string{tl.lost, tl.cut, tl.errs, problems, quotas, overDropped} {
 			for i, p := range l {
 				if i == 10 {
 					break

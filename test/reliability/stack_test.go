@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,6 +235,18 @@ var idleResends atomic.Int64
 // transport itself.
 type resendOnIdleClose struct{ next http.RoundTripper }
 
+// errDroppedUnread marks a request that the server closed a fresh
+// HTTP/1.1 connection on, without a response byte. Go's http.Server does
+// that to a request it reads after Shutdown began (conn.serve returns when
+// shuttingDown() right after readRequest): during a reload, a connection
+// the old server accepted just before its shutdown loses its first
+// request, unhandled. Browsers do not re-send on a fresh connection
+// (Chromium's ShouldResendRequest wants a reused one), so such a request
+// fails for the user too; over HTTP/2, what browsers use with TLS, the
+// old server's GOAWAY has it retried instead. Scenarios report these
+// apart and bound them (dayReport's allowDropped).
+var errDroppedUnread = errors.New("the server closed a fresh HTTP/1.1 connection without answering")
+
 // maxIdleResends is Chromium's kMaxRetryAttempts.
 const maxIdleResends = 2
 
@@ -254,6 +268,9 @@ func (r resendOnIdleClose) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp, err := r.next.RoundTrip(try)
 		if err == nil {
 			return resp, nil
+		}
+		if !reused && !gotByte && req.Context().Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			return resp, fmt.Errorf("%w: %w (HTTP/1.1 attempt %d)", errDroppedUnread, err, attempt+1)
 		}
 		if !reused || gotByte || attempt == maxIdleResends || req.Context().Err() != nil || (req.Body != nil && req.GetBody == nil) {
 			// Say which case it was, for the scenario's failure list.

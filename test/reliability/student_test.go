@@ -112,6 +112,9 @@ func (s *student) stream(body, thread string) turn {
 	tr := turn{thread: thread}
 	resp, t0, err := s.post(body)
 	if err != nil {
+		if errors.Is(err, errDroppedUnread) {
+			s.sends-- // never handled: the quota did not count it either
+		}
 		tr.err = err
 		return tr
 	}
@@ -288,19 +291,23 @@ func (s *student) verify(check answerCheck) []string {
 
 // tally gathers a scenario's figures from every student goroutine.
 type tally struct {
-	mu          sync.Mutex
-	ttft        []time.Duration
-	historyLat  []time.Duration
-	turns       int // complete streamed turns
-	requests    int // every API request (turns, lists, history, refreshes)
-	refreshes   int
-	refused429  int
-	lost        []string // transport errors: requests without an answer
-	cut         []string // streams that ended before the answer was done
-	errs        []string // unexpected statuses and error events
-	outcomes    []outcome
-	context     *loadContext // set by runDay
-	contextRows [][2]string
+	mu         sync.Mutex
+	ttft       []time.Duration
+	historyLat []time.Duration
+	turns      int // complete streamed turns
+	requests   int // every API request (turns, lists, history, refreshes)
+	refreshes  int
+	refused429 int
+	lost       []string // transport errors: requests without an answer
+	dropped    []string // requests a shutting-down server dropped unread (errDroppedUnread)
+	// allowDropped is how many dropped requests the scenario tolerates
+	// (the reload scenario: one per reload); past it they fail it.
+	allowDropped int
+	cut          []string // streams that ended before the answer was done
+	errs         []string // unexpected statuses and error events
+	outcomes     []outcome
+	context      *loadContext // set by runDay
+	contextRows  [][2]string
 }
 
 // outcome is a finished turn: when it was sent and what it answered.
