@@ -81,16 +81,17 @@ func TestWidgetRecovery(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	intercept := func(on bool) chromedp.Action[chromedp.Void] {
+	interceptURL := func(pattern string, on bool) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) (err error) {
 			if on {
-				_, err = cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/api/v1/chatkit"}}})
+				_, err = cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}})
 			} else {
 				_, err = cdp.Call(ctx, tg, fetch.Disable, cdp.Empty{})
 			}
 			return err
 		})
 	}
+	intercept := func(on bool) chromedp.Action[chromedp.Void] { return interceptURL("*/api/v1/chatkit", on) }
 	fake.Answer(fakeopenai.Reply{Chunks: []string{"Second ", "answer."}})
 	Run(t, ctx, intercept(true), chromedp.SendKeys(Shadow("#input"), "And negative indexes?"+kb.Enter))
 	WaitJS(t, ctx, "the network failure with Retry", shadow(".banner")+`.textContent.includes('connection to the tutor failed') && `+shadow(".banner button")+`?.textContent === 'Retry'`)
@@ -100,6 +101,19 @@ func TestWidgetRecovery(t *testing.T) {
 	Screenshot(t, ctx, "21b-network-failed")
 	Run(t, ctx, intercept(false), chromedp.Click(Shadow(".banner button")))
 	WaitJS(t, ctx, "the answer after Retry", `[...document.querySelector('intellistack-tutor').shadowRoot.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('Second answer.') && m.getAttribute('aria-busy') === 'false') && `+shadow("#input")+`.value === ''`)
+
+	// The network fails under the token refreshes (due every 2 s here): the
+	// student stays signed in, and the tokens rotate again once it is back.
+	before := Eval[string](t, ctx, token)
+	Run(t, ctx, interceptURL("*/oauth2/token", true), chromedp.Sleep(4*time.Second))
+	if !Eval[bool](t, ctx, `!!JSON.parse(sessionStorage.getItem('intellistack-tutor:web') || '{}').refresh_token`) {
+		t.Fatal("a refresh that met a network error signed the student out")
+	}
+	if now := Eval[string](t, ctx, token); now != before {
+		t.Fatal("the access token changed while the token endpoint was unreachable")
+	}
+	Run(t, ctx, interceptURL("*/oauth2/token", false))
+	WaitJS(t, ctx, "a refreshed access token after the network came back", token+` !== '' && `+token+` !== `+jsString(before))
 
 	// Alt+A asks about the selection from the keyboard.
 	fake.Answer(fakeopenai.Reply{Chunks: []string{"About that quote."}})

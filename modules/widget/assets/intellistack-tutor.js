@@ -194,7 +194,7 @@ class Auth extends EventTarget {
       body: new URLSearchParams({ client_id: this.clientId, ...params }),
     });
     const body = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(body.error_description || 'token endpoint ' + r.status);
+    if (!r.ok) throw Object.assign(new Error(body.error_description || 'token endpoint ' + r.status), { status: r.status });
     this.save({ ...body, expires_at: Date.now() + (body.expires_in || 300) * 1000 });
   }
 
@@ -215,14 +215,23 @@ class Auth extends EventTarget {
     this.timer = setTimeout(() => this.refresh(), Math.max(0, t.expires_at - Date.now() - 60000));
   }
 
+  // refresh rotates the tokens. Only the provider's refusal (a 4xx: the
+  // refresh token was revoked, reused or has expired) forgets them; a
+  // network error or a 5xx keeps them and tries again in 5 s, since the
+  // request may never have been handled (a server restarting, reloading or
+  // briefly unreachable), and a student should not be signed out by it.
   async refresh() {
     const rt = this.tokens && this.tokens.refresh_token;
     if (!rt) return false;
     try {
       await this.grant({ grant_type: 'refresh_token', refresh_token: rt });
       return true;
-    } catch {
-      this.save(null);
+    } catch (e) {
+      if (e.status >= 400 && e.status < 500) this.save(null);
+      else {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.refresh(), 5000);
+      }
       return false;
     }
   }
