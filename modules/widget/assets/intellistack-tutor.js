@@ -863,7 +863,8 @@ class IntelliStackTutor extends HTMLElement {
         if (current) current.append(el('p', { class: 'stopped', text: 'Stopped.' }));
         return true;
       }
-      if (this.explain(err)) this.failed("The connection to the tutor failed; your partial answer is kept.", lastUser, body);
+      const kept = current ? '; your partial answer is kept.' : lastUser ? '.' : '; your question is kept.';
+      if (this.explain(err)) this.failed('The connection to the tutor failed' + kept, lastUser, body);
       return !err.status;
     } finally {
       this.controller = null;
