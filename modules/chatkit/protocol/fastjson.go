@@ -55,13 +55,7 @@ func (e ItemAdded) appendJSON(dst []byte) ([]byte, bool) {
 // appendJSON writes what MarshalJSON writes, for messages without
 // annotations.
 func (i *AssistantMessageItem) appendJSON(dst []byte) ([]byte, bool) {
-	dst = append(dst, `{"type":"assistant_message","id":`...)
-	dst = appendString(dst, i.ID)
-	dst = append(dst, `,"thread_id":`...)
-	dst = appendString(dst, i.ThreadID)
-	dst = append(dst, `,"created_at":"`...)
-	dst = i.CreatedAt.Time.UTC().AppendFormat(dst, TimeLayout)
-	dst = append(dst, `","content":[`...)
+	dst = appendItemHead(dst, "assistant_message", i.ID, i.ThreadID, i.CreatedAt)
 	for k, c := range i.Content {
 		if k > 0 {
 			dst = append(dst, ',')
@@ -145,13 +139,7 @@ func (i *UserMessageItem) appendJSON(dst []byte) ([]byte, bool) {
 	if len(i.Attachments) > 0 || i.InferenceOptions.ToolChoice != nil || i.InferenceOptions.Model != "" {
 		return dst, false
 	}
-	dst = append(dst, `{"type":"user_message","id":`...)
-	dst = appendString(dst, i.ID)
-	dst = append(dst, `,"thread_id":`...)
-	dst = appendString(dst, i.ThreadID)
-	dst = append(dst, `,"created_at":"`...)
-	dst = i.CreatedAt.Time.UTC().AppendFormat(dst, TimeLayout)
-	dst = append(dst, `","content":[`...)
+	dst = appendItemHead(dst, "user_message", i.ID, i.ThreadID, i.CreatedAt)
 	for k, c := range i.Content {
 		if c.Type == contentTypeInputTag {
 			return dst, false
@@ -169,4 +157,18 @@ func (i *UserMessageItem) appendJSON(dst []byte) ([]byte, bool) {
 		dst = appendString(dst, i.QuotedText)
 	}
 	return append(dst, `,"inference_options":{}}`...), true
+}
+
+// appendItemHead writes the fields every item begins with, as MarshalJSON
+// orders them, up to the opening of its content list.
+func appendItemHead(dst []byte, typ, id, threadID string, created Time) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","id":`...)
+	dst = appendString(dst, id)
+	dst = append(dst, `,"thread_id":`...)
+	dst = appendString(dst, threadID)
+	dst = append(dst, `,"created_at":"`...)
+	dst = created.Time.UTC().AppendFormat(dst, TimeLayout)
+	return append(dst, `","content":[`...)
 }
