@@ -63,11 +63,7 @@ func TestInTxRollsBack(t *testing.T) {
 				panic("handler bug")
 			})
 		}()
-		var n int
-		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM test_kv").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
+		if n := countKV(t, db); n != 0 {
 			t.Fatalf("%d rows survived rolled-back transactions", n)
 		}
 	})
@@ -125,6 +121,16 @@ func TestInTxSerializesCounters(t *testing.T) {
 
 // createKV makes a table of the test's own: no module's schema is the
 // dialect layer's business.
+// countKV is the number of rows in test_kv.
+func countKV(t *testing.T, db *store.DB) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), "SELECT COUNT(*) FROM test_kv").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func createKV(t *testing.T, db *store.DB) {
 	t.Helper()
 	if _, err := db.Exec(context.Background(), "CREATE TABLE test_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at BIGINT NOT NULL)"); err != nil {

@@ -36,11 +36,7 @@ func TestInTxContextEndsBeforeCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var n int
-		if err := db.QueryRow(context.Background(), "SELECT COUNT(*) FROM test_kv").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
+		if n := countKV(t, db); n != 0 {
 			t.Fatalf("%d rows after a cancelled transaction, want 0", n)
 		}
 	})
@@ -91,12 +87,11 @@ func TestInTxWriterConnection(t *testing.T) {
 			}
 		}
 		var v string
-		var n int
 		if err := db.QueryRow(ctx, "SELECT value FROM test_kv WHERE key = ?", "pool").Scan(&v); err != nil || v != "1111" {
 			t.Fatalf("value %q, %v; want 1111", v, err)
 		}
-		if err := db.QueryRow(ctx, "SELECT COUNT(*) FROM test_kv").Scan(&n); err != nil || n != 1 {
-			t.Fatalf("%d rows, %v; want only the pool's (the panicked and failed transactions rolled back)", n, err)
+		if n := countKV(t, db); n != 1 {
+			t.Fatalf("%d rows; want only the pool's (the panicked and failed transactions rolled back)", n)
 		}
 	})
 }
