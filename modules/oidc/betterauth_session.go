@@ -2,11 +2,8 @@ package oidc
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -88,9 +85,7 @@ func (a *baRequest) signCookie(token string) (string, error) {
 	if a.h.secret == nil {
 		return a.p.signCookieValue(token)
 	}
-	mac := hmac.New(sha256.New, a.h.secret)
-	mac.Write([]byte(token))
-	return url.QueryEscape(token + "." + base64.StdEncoding.EncodeToString(mac.Sum(nil))), nil
+	return signedCookieValue(a.h.secret, token), nil
 }
 
 // expireCookies is Better-Auth's sign-out set of deletions.

@@ -32,9 +32,15 @@ func (p *provider) signCookieValue(token string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(token))
-	return url.QueryEscape(token + "." + base64.StdEncoding.EncodeToString(mac.Sum(nil))), nil
+	return signedCookieValue(key, token), nil
+}
+
+// signedCookieValue is a signed cookie's value: the token, a dot and the
+// base64 HMAC-SHA256 of the token under key, URL-encoded (Better-Auth's
+// shape).
+func signedCookieValue(key []byte, token string) string {
+	sig := cookieSignature(key, token)
+	return url.QueryEscape(token + "." + string(sig[:]))
 }
 
 // cookieToken returns the verified session token of the request, or "".
@@ -70,10 +76,16 @@ func (p *provider) cookieToken(r *http.Request) string {
 }
 
 // cookieMAC checks the base64 HMAC-SHA256 of a signed cookie's token.
-// Every get-session checks one or two (the provider's key, then
+func cookieMAC(key []byte, token, sig string) bool {
+	want := cookieSignature(key, token)
+	return hmac.Equal([]byte(sig), want[:])
+}
+
+// cookieSignature is the base64 HMAC-SHA256 of token under key. Every
+// get-session checks one or two (the provider's key, then
 // better_auth_api's secrets), so the keyed hashes are reused rather than
 // set up per call.
-func cookieMAC(key []byte, token, sig string) bool {
+func cookieSignature(key []byte, token string) [44]byte { // 44: base64 of 32 bytes
 	pool, _ := cookieMACs.Load(string(key))
 	if pool == nil {
 		k := bytes.Clone(key)
@@ -83,10 +95,10 @@ func cookieMAC(key []byte, token, sig string) bool {
 	mac.Reset()
 	mac.Write([]byte(token))
 	var sum [sha256.Size]byte
-	var want [44]byte // base64 of 32 bytes
-	base64.StdEncoding.Encode(want[:], mac.Sum(sum[:0]))
+	var sig [44]byte
+	base64.StdEncoding.Encode(sig[:], mac.Sum(sum[:0]))
 	pool.(*sync.Pool).Put(mac)
-	return hmac.Equal([]byte(sig), want[:])
+	return sig
 }
 
 // cookieMACs holds a pool of keyed HMAC-SHA256 hashes per key; keys are
