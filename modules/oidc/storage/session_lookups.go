@@ -30,9 +30,11 @@ const sessionLookupTimeout = 10 * time.Second
 
 const sessionWithUserColumns = userColumns + ", s.id, s.auth_time, s.expires_at, s.ip_address, s.user_agent, s.created_at"
 
+const sessionsJoinUsers = " FROM sessions s JOIN users u ON u.id = s.user_id"
+
 const (
-	sessionWithUserQuery  = "SELECT " + sessionWithUserColumns + " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
-	sessionsWithUserQuery = "SELECT " + sessionWithUserColumns + ", s.token_hash FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ANY($1)"
+	sessionWithUserQuery  = "SELECT " + sessionWithUserColumns + sessionsJoinUsers + " WHERE s.token_hash = $1"
+	sessionsWithUserQuery = "SELECT " + sessionWithUserColumns + ", s.token_hash" + sessionsJoinUsers + " WHERE s.token_hash = ANY($1)"
 )
 
 // sessionLookups coalesces the session lookups of one PostgreSQL pool;

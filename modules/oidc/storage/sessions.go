@@ -87,7 +87,7 @@ func (s *SQL) SessionWithUser(ctx context.Context, tokenHash string, now time.Ti
 		lookups := s.db.Shared(sessionLookupsKey{}, func() any { return &sessionLookups{pool: pool} }).(*sessionLookups)
 		sess, u, err = lookups.find(tokenHash)
 	} else {
-		const q = "SELECT " + sessionWithUserColumns + " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?"
+		const q = "SELECT " + sessionWithUserColumns + sessionsJoinUsers + " WHERE s.token_hash = ?"
 		sess, u, err = scanSessionWithUser(s.db.QueryRow(ctx, q, tokenHash))
 	}
 	if err != nil {
