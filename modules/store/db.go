@@ -34,10 +34,9 @@ type DB struct {
 // Shared returns the value kept under key for as long as this handle
 // lives, making it with newValue the first time (callers that race may
 // each make one; one is kept, so newValue must not start anything that
-// needs stopping). Modules keep there what
-// must be one per database rather than one per config generation or per
-// request (a batcher of reads, say). key should be a type of the caller's
-// own package, as with context keys.
+// needs stopping). Modules keep there what must be one per database rather
+// than one per config generation or per request (a batcher of reads, say).
+// key should be a type of the caller's own package, as with context keys.
 func (db *DB) Shared(key any, newValue func() any) any {
 	if v, ok := db.shared.Load(key); ok {
 		return v
@@ -59,32 +58,7 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // Rebind rewrites '?' placeholders for the dialect: '$1', '$2'… on PostgreSQL.
 // Question marks inside quoted strings and identifiers are left alone.
-func (db *DB) Rebind(query string) string {
-	if db.dialect != Postgres {
-		return query
-	}
-	if q, ok := rebound.Load(query); ok {
-		return q.(string)
-	}
-	q := rebind(db.dialect, query)
-	if reboundCount.Load() < reboundMax {
-		if _, loaded := rebound.LoadOrStore(query, q); !loaded {
-			reboundCount.Add(1)
-		}
-	}
-	return q
-}
-
-// rebound remembers the PostgreSQL form of the queries seen, so hot reads
-// (a session lookup per get-session) do not rewrite their SQL each time.
-// The modules' queries are constants; reboundMax bounds the map should a
-// caller build queries from data.
-var (
-	rebound      sync.Map
-	reboundCount atomic.Int64
-)
-
-const reboundMax = 4096
+func (db *DB) Rebind(query string) string { return rebind(db.dialect, query) }
 
 // Exec runs a statement written with '?' placeholders. On SQLite it waits
 // for the in-process write gate (see writeGate).
@@ -258,11 +232,36 @@ func IsUniqueViolation(err error) bool {
 	return false
 }
 
+// rebound remembers the PostgreSQL form of the queries seen, so hot reads
+// (a session lookup per get-session) and the statements of transactions do
+// not rewrite their SQL each time. The modules' queries are constants;
+// reboundMax bounds the map should a caller build queries from data.
+var (
+	rebound      sync.Map
+	reboundCount atomic.Int64
+)
+
+const reboundMax = 4096
+
 // rebind turns '?' into '$n' for PostgreSQL, skipping quoted text.
 func rebind(d Dialect, query string) string {
 	if d != Postgres || !strings.Contains(query, "?") {
 		return query
 	}
+	if q, ok := rebound.Load(query); ok {
+		return q.(string)
+	}
+	q := rewritePlaceholders(query)
+	if reboundCount.Load() < reboundMax {
+		if _, loaded := rebound.LoadOrStore(query, q); !loaded {
+			reboundCount.Add(1)
+		}
+	}
+	return q
+}
+
+// rewritePlaceholders numbers the '?' outside quotes: '$1', '$2'…
+func rewritePlaceholders(query string) string {
 	var b strings.Builder
 	b.Grow(len(query) + 8)
 	n := 0
