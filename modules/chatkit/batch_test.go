@@ -36,11 +36,11 @@ func TestBatchedWrites(t *testing.T) {
 				tr := &threadRow{ID: protocol.NewID("thr"), Owner: "u1", CreatedAt: now.UnixMilli(), LastActivityAt: now.UnixMilli(),
 					Status: protocol.Status{Type: protocol.StatusActive}}
 				ids[i] = tr.ID
-				if errs[i] = st.createThread(ctx, tr, &protocol.UserMessageItem{ID: protocol.NewID("msg"), ThreadID: tr.ID}, nil); errs[i] != nil {
+				if errs[i] = st.createThread(ctx, tr, &protocol.UserMessageItem{ID: protocol.NewID("msg"), ThreadID: tr.ID}, nil, nil); errs[i] != nil {
 					return
 				}
 				user := &protocol.UserMessageItem{ID: protocol.NewID("msg"), ThreadID: tr.ID}
-				_, _, errs[i] = st.appendUserMessage(ctx, "u1", tr.ID, user, now, nil, func(*threadRow) error {
+				_, _, errs[i] = st.appendUserMessage(ctx, "u1", tr.ID, user, nil, now, nil, func(*threadRow) error {
 					if i%10 == 0 {
 						return refused
 					}

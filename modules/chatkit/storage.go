@@ -122,13 +122,9 @@ func nullString(s string) any {
 // one is given, in one transaction (one commit before the first event; on
 // PostgreSQL one statement, storage_pg.go). The
 // first item takes sequence number 1 directly.
-func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol.Item, pageContext []byte) error {
-	return s.createThreadJSON(ctx, t, first, nil, pageContext)
-}
-
-// createThreadJSON is createThread with the first item already encoded
-// (body, its wire JSON; nil: encoded here).
-func (s *storage) createThreadJSON(ctx context.Context, t *threadRow, first protocol.Item, body, pageContext []byte) error {
+// body is first's wire JSON when the caller has encoded it already (the
+// stream sends the same bytes); nil: it is encoded here.
+func (s *storage) createThread(ctx context.Context, t *threadRow, first protocol.Item, body, pageContext []byte) error {
 	status, _ := json.Marshal(t.Status)
 	meta, _ := json.Marshal(t.Metadata)
 	var seq int64

@@ -141,21 +141,17 @@ func (s *storage) addItem(ctx context.Context, threadID string, it protocol.Item
 // storage_pg.go): the thread row is updated (activity, next sequence number)
 // and returned in the same statement, check vets it (a locked thread, an
 // unsupported input) before the item goes in, and any error rolls both
-// back. It returns the thread and the item's sequence number.
-func (s *storage) appendUserMessage(ctx context.Context, owner, threadID string, it protocol.Item, createdAt time.Time,
-	pageContext []byte, check func(*threadRow) error) (*threadRow, int64, error) {
-	body, err := protocol.MarshalItem(it)
-	if err != nil {
-		return nil, 0, err
-	}
-	return s.appendUserMessageJSON(ctx, owner, threadID, it, body, createdAt, pageContext, check)
-}
-
-// appendUserMessageJSON is appendUserMessage with the item already encoded
-// (body, its wire JSON: the stream sends the same bytes).
-func (s *storage) appendUserMessageJSON(ctx context.Context, owner, threadID string, it protocol.Item, body []byte,
+// back. It returns the thread and the item's sequence number. body is it's
+// wire JSON when the caller has encoded it already (the stream sends the
+// same bytes); nil: it is encoded here.
+func (s *storage) appendUserMessage(ctx context.Context, owner, threadID string, it protocol.Item, body []byte,
 	createdAt time.Time, pageContext []byte, check func(*threadRow) error) (*threadRow, int64, error) {
 	var err error
+	if body == nil {
+		if body, err = protocol.MarshalItem(it); err != nil {
+			return nil, 0, err
+		}
+	}
 	ms := createdAt.UnixMilli()
 	if s.db.Dialect() == store.Postgres {
 		// One statement for an active thread (storage_pg.go); anything

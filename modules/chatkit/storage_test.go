@@ -26,7 +26,7 @@ func TestStorageConformance(t *testing.T) {
 			t.Helper()
 			tr := &threadRow{ID: protocol.NewID("thr"), Owner: owner, CreatedAt: at.UnixMilli(), LastActivityAt: at.UnixMilli(),
 				Status: protocol.Status{Type: protocol.StatusActive}}
-			if err := st.createThread(ctx, tr, first, nil); err != nil {
+			if err := st.createThread(ctx, tr, first, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			return tr
@@ -52,7 +52,7 @@ func TestStorageConformance(t *testing.T) {
 			tr := &threadRow{ID: protocol.NewID("thr"), Owner: "ann", Title: "T", CreatedAt: base.UnixMilli(), LastActivityAt: base.UnixMilli(),
 				Status:   protocol.Status{Type: protocol.StatusLocked, Reason: "exam"},
 				Metadata: ThreadMetadata{Course: "python", Stage: "2", Lesson: "loops", URL: "https://x/l", Title: "Loops"}}
-			if err := st.createThread(ctx, tr, first, []byte(`{"url":"https://x/l"}`)); err != nil {
+			if err := st.createThread(ctx, tr, first, nil, []byte(`{"url":"https://x/l"}`)); err != nil {
 				t.Fatal(err)
 			}
 			got, err := st.getThread(ctx, "ann", tr.ID)

@@ -33,7 +33,7 @@ func TestTurnWrites(t *testing.T) {
 				Status: protocol.Status{Type: protocol.StatusActive}}
 			first := &protocol.UserMessageItem{ID: protocol.NewID("msg"), ThreadID: tr.ID, CreatedAt: protocol.NewTime(base),
 				Content: []protocol.UserContent{{Type: "input_text", Text: "first"}}}
-			if err := st.createThread(ctx, tr, first, nil); err != nil {
+			if err := st.createThread(ctx, tr, first, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			return tr
@@ -88,7 +88,7 @@ func TestTurnWrites(t *testing.T) {
 			tr := newThread(t, "ann")
 			later := base.Add(time.Minute)
 			u := userMsg(tr.ID, "hello")
-			th, seq, err := st.appendUserMessage(ctx, "ann", tr.ID, u, later, []byte(`{"url":"https://x/l"}`), open)
+			th, seq, err := st.appendUserMessage(ctx, "ann", tr.ID, u, nil, later, []byte(`{"url":"https://x/l"}`), open)
 			if err != nil || seq != 2 {
 				t.Fatalf("appendUserMessage = %d, %v", seq, err)
 			}
@@ -167,7 +167,7 @@ func TestTurnWrites(t *testing.T) {
 
 		t.Run("deleted between the writes", func(t *testing.T) {
 			tr := newThread(t, "gone")
-			if _, _, err := st.appendUserMessage(ctx, "gone", tr.ID, userMsg(tr.ID, "x"), base, nil, open); err != nil {
+			if _, _, err := st.appendUserMessage(ctx, "gone", tr.ID, userMsg(tr.ID, "x"), nil, base, nil, open); err != nil {
 				t.Fatal(err)
 			}
 			if err := st.deleteThread(ctx, "gone", tr.ID); err != nil {
@@ -185,7 +185,7 @@ func TestTurnWrites(t *testing.T) {
 			if u := usageOf(t, "gone"); u.Messages != 1 || u.Replies != 1 {
 				t.Fatalf("usage of the turn not counted: %+v", u)
 			}
-			if _, _, err := st.appendUserMessage(ctx, "gone", tr.ID, userMsg(tr.ID, "y"), base, nil, open); !errors.Is(err, errNotFound) {
+			if _, _, err := st.appendUserMessage(ctx, "gone", tr.ID, userMsg(tr.ID, "y"), nil, base, nil, open); !errors.Is(err, errNotFound) {
 				t.Fatalf("a message to a deleted thread: %v", err)
 			}
 		})
@@ -203,7 +203,7 @@ func TestTurnWrites(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					tr := threads[i%len(threads)]
-					if _, _, err := st.appendUserMessage(ctx, "many", tr.ID, userMsg(tr.ID, "q"), base, nil, open); err != nil {
+					if _, _, err := st.appendUserMessage(ctx, "many", tr.ID, userMsg(tr.ID, "q"), nil, base, nil, open); err != nil {
 						errs <- err
 						return
 					}
@@ -238,11 +238,11 @@ func TestTurnWrites(t *testing.T) {
 			tr := newThread(t, "ref")
 			seq0, act0 := nextSeqOf(t, tr.ID)
 			later := base.Add(time.Hour)
-			if _, _, err := st.appendUserMessage(ctx, "bob", tr.ID, userMsg(tr.ID, "x"), later, nil, open); !errors.Is(err, errNotFound) {
+			if _, _, err := st.appendUserMessage(ctx, "bob", tr.ID, userMsg(tr.ID, "x"), nil, later, nil, open); !errors.Is(err, errNotFound) {
 				t.Fatalf("another owner's thread: %v", err)
 			}
 			unsupportedErr := unsupported("attachments")
-			_, _, err := st.appendUserMessage(ctx, "ref", tr.ID, userMsg(tr.ID, "x"), later, nil, func(th *threadRow) error {
+			_, _, err := st.appendUserMessage(ctx, "ref", tr.ID, userMsg(tr.ID, "x"), nil, later, nil, func(th *threadRow) error {
 				if err := checkOpen(th); err != nil {
 					return err
 				}
@@ -255,7 +255,7 @@ func TestTurnWrites(t *testing.T) {
 				if _, err := db.Exec(ctx, "UPDATE chatkit_threads SET status = ? WHERE id = ?", status, tr.ID); err != nil {
 					t.Fatal(err)
 				}
-				_, _, err := st.appendUserMessage(ctx, "ref", tr.ID, userMsg(tr.ID, "x"), later, nil, open)
+				_, _, err := st.appendUserMessage(ctx, "ref", tr.ID, userMsg(tr.ID, "x"), nil, later, nil, open)
 				var ae *apierror.Error
 				if !errors.As(err, &ae) || ae.Status != 409 {
 					t.Fatalf("status %s: %v", status, err)
@@ -272,7 +272,7 @@ func TestTurnWrites(t *testing.T) {
 			if _, err := db.Exec(ctx, "UPDATE chatkit_threads SET status = ? WHERE id = ?", `{ "type": "active" }`, tr.ID); err != nil {
 				t.Fatal(err)
 			}
-			if _, seq, err := st.appendUserMessage(ctx, "ref", tr.ID, userMsg(tr.ID, "x"), later, nil, open); err != nil || seq != seq0+1 {
+			if _, seq, err := st.appendUserMessage(ctx, "ref", tr.ID, userMsg(tr.ID, "x"), nil, later, nil, open); err != nil || seq != seq0+1 {
 				t.Fatalf("an active thread stored differently: %d, %v", seq, err)
 			}
 		})

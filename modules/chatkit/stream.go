@@ -80,7 +80,7 @@ func (s *server) startThread(ctx context.Context, st *storage, c *call, p *proto
 	if t.userJSON, err = protocol.MarshalItem(t.user); err != nil {
 		return nil, err
 	}
-	if err := st.createThreadJSON(ctx, t.thread, t.user, t.userJSON, pageJSON(c.page)); err != nil {
+	if err := st.createThread(ctx, t.thread, t.user, t.userJSON, pageJSON(c.page)); err != nil {
 		return nil, err
 	}
 	t.input = t.user
@@ -100,7 +100,7 @@ func (s *server) addUserMessage(ctx context.Context, st *storage, c *call, p *pr
 	if err != nil {
 		return nil, err
 	}
-	th, seq, err := st.appendUserMessageJSON(ctx, c.user.ID, p.ThreadID, user, userJSON, now, pageJSON(c.page), func(th *threadRow) error {
+	th, seq, err := st.appendUserMessage(ctx, c.user.ID, p.ThreadID, user, userJSON, now, pageJSON(c.page), func(th *threadRow) error {
 		if err := checkOpen(th); err != nil {
 			return err
 		}

@@ -41,13 +41,13 @@ func TestPaginationProperty(t *testing.T) {
 			created := base.Add(time.Duration(i/3) * time.Millisecond)
 			tr := &threadRow{ID: protocol.NewID("thr"), Owner: "u", CreatedAt: created.UnixMilli(), LastActivityAt: created.UnixMilli(),
 				Status: protocol.Status{Type: "active"}}
-			if err := st.createThread(ctx, tr, nil, nil); err != nil {
+			if err := st.createThread(ctx, tr, nil, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			threads = append(threads, tr.ID)
 		}
 		other := &threadRow{ID: protocol.NewID("thr"), Owner: "someone-else", CreatedAt: base.UnixMilli(), LastActivityAt: base.UnixMilli()}
-		if err := st.createThread(ctx, other, nil, nil); err != nil {
+		if err := st.createThread(ctx, other, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		var items []string
