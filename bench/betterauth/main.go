@@ -36,7 +36,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -130,10 +129,10 @@ func main() {
 				costs[tg.path] = &[2]cost{}
 			}
 			for i, s := range sides {
-				p0, m0 := processCPU(), machineCPU()
+				p0, m0 := benchkit.CPUTime(), machineCPU()
 				n, lat := load(s.base, tg, s.cookie, fmt.Sprintf("bench-%d@example.com", i), *conc, *dur)
 				c := &costs[tg.path][i]
-				c.process, c.machine, c.requests = c.process+processCPU()-p0, c.machine+machineCPU()-m0, c.requests+n
+				c.process, c.machine, c.requests = c.process+benchkit.CPUTime()-p0, c.machine+machineCPU()-m0, c.requests+n
 				rs[i] = append(rs[i], result{float64(n) / dur.Seconds(), msOf(benchkit.Percentile(lat, 50)), msOf(benchkit.Percentile(lat, 99))})
 			}
 			results[tg.path] = rs
@@ -191,13 +190,6 @@ func main() {
 			per(c[0].machine, c[0].requests), per(c[1].machine, c[1].requests),
 			per(c[1].machine, c[1].requests)/per(c[0].machine, c[0].requests), per(c[0].process, c[0].requests))
 	}
-}
-
-// processCPU is this process's user and system time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // machineCPU is the time all CPUs spent busy (every state of /proc/stat's

@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"io"
 	"net/http"
 	"net/http/httptrace"
@@ -40,7 +39,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -50,6 +48,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"github.com/intellistack/intellistack/modules/chatkit"
 	"github.com/intellistack/intellistack/modules/chatkit/protocol"
 	"github.com/intellistack/intellistack/modules/chatkit/responder"
@@ -152,21 +151,14 @@ http://:%d {
 	}
 
 	// 3. Concurrent streams, from a child process.
-	cpu0 := cpuTime()
+	cpu0 := benchkit.CPUTime()
 	cmd := exec.Command(os.Args[0], "-client", root+"/slow", "-streams", strconv.Itoa(*streams))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	benchkit.Must(cmd.Run())
 	fmt.Printf("  server process: CPU %.2f ms per stream (user+system, getrusage), peak RSS %s\n",
-		float64((cpuTime()-cpu0).Microseconds())/1000/float64(*streams), vmHWM())
+		float64((benchkit.CPUTime()-cpu0).Microseconds())/1000/float64(*streams), vmHWM())
 	clientCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	fmt.Printf("  client process: CPU %.2f ms per stream (user+system)\n", float64(clientCPU.Microseconds())/1000/float64(*streams))
-}
-
-// cpuTime is this process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // turnsAndHistory runs parts 1 and 2.

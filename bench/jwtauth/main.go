@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	"io"
 	"math/big"
 	"net"
@@ -31,13 +30,13 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	"github.com/intellistack/intellistack/bench/internal/benchkit"
 	_ "github.com/intellistack/intellistack/modules/jwtauth"
 )
 
@@ -206,12 +205,6 @@ func (r *result) cpuPerRequest() time.Duration {
 	return (r.cpu / time.Duration(max(1, len(r.lat)))).Round(100 * time.Nanosecond)
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func (r *result) rps() float64 { return float64(len(r.lat)) / r.elapsed.Seconds() }
 
 func (r *result) pct(p int) time.Duration {
@@ -225,7 +218,7 @@ func run(client *http.Client, url string, tokens []string, conc int, d time.Dura
 	var mu sync.Mutex
 	total := &result{}
 	var wg sync.WaitGroup
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), benchkit.CPUTime()
 	for g := range conc {
 		wg.Add(1)
 		go func() {
@@ -256,7 +249,7 @@ func run(client *http.Client, url string, tokens []string, conc int, d time.Dura
 		}()
 	}
 	wg.Wait()
-	total.elapsed, total.cpu = time.Since(start), cpuTime()-cpu0
+	total.elapsed, total.cpu = time.Since(start), benchkit.CPUTime()-cpu0
 	return total
 }
 

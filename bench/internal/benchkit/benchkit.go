@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver
@@ -93,4 +94,11 @@ func GlobalOptions(port int, dataDir, database string) string {
 	}
 }
 `, port, dataDir, database)
+}
+
+// CPUTime is this process's user and system CPU time (getrusage).
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
