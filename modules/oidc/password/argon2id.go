@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/intellistack/intellistack/modules/oidc/password/internal/argon2"
 )
 
 // Params are argon2id cost parameters. The zero value is not usable; start
