@@ -101,7 +101,7 @@ func main() {
 
 	theirs, stop := startBetterAuth(*serverDir, theirsURL)
 	defer stop()
-	ours := startOurs(oursURL)
+	ours, plain := startOurs(oursURL)
 	defer caddy.Stop()
 
 	sides := []struct {
@@ -122,6 +122,10 @@ func main() {
 		requests         int
 	}
 	costs := map[string]*[2]cost{}
+	// The floor under /jwks: plain Caddy answering the same bytes with
+	// respond, no module of ours, same generator.
+	var plainRuns []result
+	var plainCost cost
 	for r := 0; r < *rounds; r++ {
 		for _, tg := range targets {
 			rs := results[tg.path]
@@ -136,6 +140,12 @@ func main() {
 				rs[i] = append(rs[i], result{float64(n) / dur.Seconds(), msOf(benchkit.Percentile(lat, 50)), msOf(benchkit.Percentile(lat, 99))})
 			}
 			results[tg.path] = rs
+			if tg.path == "/jwks" {
+				p0 := benchkit.CPUTime()
+				n, lat := load(plain, tg, "", "", *conc, *dur)
+				plainCost.process, plainCost.requests = plainCost.process+benchkit.CPUTime()-p0, plainCost.requests+n
+				plainRuns = append(plainRuns, result{float64(n) / dur.Seconds(), msOf(benchkit.Percentile(lat, 50)), msOf(benchkit.Percentile(lat, 99))})
+			}
 		}
 	}
 
@@ -182,6 +192,24 @@ func main() {
 		fmt.Printf("\nrounds, %s req/s: %s", s.name, strings.Join(per, ", "))
 	}
 	fmt.Println()
+	if len(plainRuns) > 0 {
+		var rate, p50, p99 float64
+		var rates []string
+		for _, x := range plainRuns {
+			rate, p50, p99 = rate+x.rate/float64(len(plainRuns)), p50+x.p50/float64(len(plainRuns)), p99+x.p99/float64(len(plainRuns))
+			rates = append(rates, fmt.Sprintf("%.0f", x.rate))
+		}
+		var jwks [2]float64
+		for i := range sides {
+			for _, x := range results["/jwks"][i] {
+				jwks[i] += x.rate / float64(len(results["/jwks"][i]))
+			}
+		}
+		fmt.Printf("\nbaseline: plain Caddy answering the same JWKS bytes with respond (no module of ours), same load: %.0f req/s (rounds %s), p50 %.2f ms, p99 %.2f ms,\n"+
+			"  %.0f µs of this process's CPU per request; our /jwks reaches %.0f%% of its rate; it is %.1f× Better-Auth's /jwks\n",
+			rate, strings.Join(rates, "/"), p50, p99, float64(plainCost.process.Microseconds())/float64(max(plainCost.requests, 1)),
+			100*jwks[0]/rate, rate/jwks[1])
+	}
 	fmt.Println("\nCPU per request while each side was loaded (machine: all processes, PostgreSQL and the load included; process: ours with the load):")
 	for _, tg := range targets {
 		c := costs[tg.path]
@@ -230,11 +258,29 @@ func nodeVersion() string {
 }
 
 // startOurs runs Caddy in this process with better_auth_api beside its
-// oidc_provider and returns the site's base URL.
-func startOurs(database string) string {
+// oidc_provider and returns the site's base URL, and that of a second site
+// that answers every request with the first one's JWKS bytes through
+// Caddy's respond (the baseline).
+func startOurs(database string) (string, string) {
 	dir, err := os.MkdirTemp("", "ba-bench-")
 	benchkit.Must(err)
 	port := benchkit.FreePort()
+	base := loadOurs(database, dir, port, 0, "")
+	resp, err := http.Get(base + "/api/auth/jwks")
+	benchkit.Must(err)
+	jwks, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	benchkit.Must(err)
+	plainPort := benchkit.FreePort()
+	loadOurs(database, dir, port, plainPort, string(jwks))
+	plain := fmt.Sprintf("http://127.0.0.1:%d", plainPort)
+	waitOK(plain)
+	return base, plain
+}
+
+// loadOurs loads the bench's Caddy config, with the baseline site when
+// plainPort is set, and returns our site's base URL.
+func loadOurs(database, dir string, port, plainPort int, plainBody string) string {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cf := benchkit.GlobalOptions(port, dir, database) + fmt.Sprintf(`
 http://127.0.0.1:%d {
@@ -251,6 +297,10 @@ http://127.0.0.1:%d {
 	}
 }
 `, port, origin, secret, base)
+	if plainPort != 0 {
+		// A raw string in the Caddyfile: the JSON has quotes, no backquote.
+		cf += fmt.Sprintf("\nhttp://127.0.0.1:%d {\n\theader Content-Type application/json\n\trespond `%s` 200\n}\n", plainPort, plainBody)
+	}
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), nil)
 	benchkit.Must(err)
 	benchkit.Must(caddy.Load(cfg, true))
@@ -335,9 +385,9 @@ func signUp(base, email string) string {
 // number of answers and their latencies; any answer but 200 stops the run.
 //
 // Each client is one keep-alive HTTP/1.1 connection that writes its
-// request's bytes (built once) and reads the answer with
-// http.ReadResponse: a load generator, like wrk, that spends as little of
-// the machine as it can. The servers under test share the two cores with
+// request's bytes (built once) and reads the answer with readResponse: a
+// load generator, like wrk, that spends as little of the machine as it
+// can. The servers under test share the two cores with
 // it, and net/http's Transport (a read and a write goroutine per
 // connection, channels and a request object per call) took about a third
 // of the CPU of the process our server runs in, which real clients, on
@@ -371,14 +421,12 @@ func load(base string, tg target, cookie, email string, conc int, d time.Duratio
 				start := time.Now()
 				_, err := conn.Write(raw)
 				benchkit.Must(err)
-				resp, err := http.ReadResponse(br, nil)
+				status, closed, err := readResponse(br)
 				benchkit.Must(err)
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					panic(fmt.Sprintf("%s %s%s: %d", tg.method, base, tg.path, resp.StatusCode))
+				if status != http.StatusOK {
+					panic(fmt.Sprintf("%s %s%s: %d", tg.method, base, tg.path, status))
 				}
-				if resp.Close {
+				if closed {
 					panic(fmt.Sprintf("%s %s%s: the server closed the connection", tg.method, base, tg.path))
 				}
 				mine = append(mine, time.Since(start))
