@@ -13,7 +13,7 @@
 // its rate limiter (on by default only in production) does not refuse the
 // load; ours runs with ip_limit and lockout off for the same reason.
 //
-// Run: go run ./bench/betterauth [-c 16] [-d 5s] [-rounds 2] [-only get-session] [-cpuprofile f]
+// Run: go run ./bench/betterauth [-c 16] [-d 5s] [-rounds 2] [-warmup 1s] [-only get-session] [-cpuprofile f]
 // (npm ci --ignore-scripts in test/clients/better-auth-server first.)
 // DATABASE_URL picks the PostgreSQL server; each side works in a schema of
 // its own, dropped at the end.
@@ -74,6 +74,7 @@ func main() {
 	conc := flag.Int("c", 16, "concurrent clients per side")
 	dur := flag.Duration("d", 5*time.Second, "load per endpoint, side and round")
 	rounds := flag.Int("rounds", 2, "interleaved rounds")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured load per endpoint and side before the rounds (Node's JIT, both pools)")
 	serverDir := flag.String("server", "test/clients/better-auth-server", "the Better-Auth server package (npm ci --ignore-scripts there)")
 	only := flag.String("only", "", "run only the endpoints whose path contains this (e.g. get-session)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (our server and the load) to this file")
@@ -126,6 +127,11 @@ func main() {
 	// respond, no module of ours, same generator.
 	var plainRuns []result
 	var plainCost cost
+	for _, tg := range targets {
+		for i, s := range sides {
+			load(s.base, tg, s.cookie, fmt.Sprintf("bench-%d@example.com", i), *conc, *warmup)
+		}
+	}
 	for r := 0; r < *rounds; r++ {
 		for _, tg := range targets {
 			rs := results[tg.path]
@@ -149,8 +155,8 @@ func main() {
 		}
 	}
 
-	fmt.Printf("better_auth_api against Better-Auth 1.7.25 (Node %s), same PostgreSQL, loopback HTTP/1.1, %d clients, %s per endpoint, side and round, %d rounds; GOMAXPROCS=%d\n\n",
-		nodeVersion(), *conc, *dur, *rounds, runtime.GOMAXPROCS(0))
+	fmt.Printf("better_auth_api against Better-Auth 1.7.25 (Node %s), same PostgreSQL, loopback HTTP/1.1, %d clients, %s per endpoint, side and round, %d rounds after %s of warm-up each; GOMAXPROCS=%d\n\n",
+		nodeVersion(), *conc, *dur, *rounds, *warmup, runtime.GOMAXPROCS(0))
 	fmt.Printf("%-16s %-13s %10s %9s %9s   %-28s %s\n", "endpoint", "side", "req/s", "p50 ms", "p99 ms", "ours/theirs", "target")
 	for _, tg := range targets {
 		rs := results[tg.path]
