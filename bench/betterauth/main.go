@@ -391,10 +391,10 @@ func signUp(base, email string) string {
 // number of answers and their latencies; any answer but 200 stops the run.
 //
 // Each client is one keep-alive HTTP/1.1 connection that writes its
-// request's bytes (built once) and reads the answer with readResponse: a
-// load generator, like wrk, that spends as little of the machine as it
-// can. The servers under test share the two cores with
-// it, and net/http's Transport (a read and a write goroutine per
+// request's bytes (built once) and reads the answer with benchkit.ReadHead
+// and ReadBody: a load generator, like wrk, that spends as little of the
+// machine as it can. The servers under test share the two cores with it,
+// and net/http's Transport (a read and a write goroutine per
 // connection, channels and a request object per call) took about a third
 // of the CPU of the process our server runs in, which real clients, on
 // their own machines, never take from a server.
@@ -427,12 +427,13 @@ func load(base string, tg target, cookie, email string, conc int, d time.Duratio
 				start := time.Now()
 				_, err := conn.Write(raw)
 				benchkit.Must(err)
-				status, closed, err := readResponse(br)
+				h, err := benchkit.ReadHead(br)
 				benchkit.Must(err)
-				if status != http.StatusOK {
-					panic(fmt.Sprintf("%s %s%s: %d", tg.method, base, tg.path, status))
+				benchkit.Must(benchkit.ReadBody(br, h, nil))
+				if h.Status != http.StatusOK {
+					panic(fmt.Sprintf("%s %s%s: %d", tg.method, base, tg.path, h.Status))
 				}
-				if closed {
+				if h.Close {
 					panic(fmt.Sprintf("%s %s%s: the server closed the connection", tg.method, base, tg.path))
 				}
 				mine = append(mine, time.Since(start))
