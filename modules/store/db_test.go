@@ -119,8 +119,6 @@ func TestInTxSerializesCounters(t *testing.T) {
 	})
 }
 
-// createKV makes a table of the test's own: no module's schema is the
-// dialect layer's business.
 // countKV is the number of rows in test_kv.
 func countKV(t *testing.T, db *store.DB) int {
 	t.Helper()
@@ -131,6 +129,8 @@ func countKV(t *testing.T, db *store.DB) int {
 	return n
 }
 
+// createKV makes a table of the test's own: no module's schema is the
+// dialect layer's business.
 func createKV(t *testing.T, db *store.DB) {
 	t.Helper()
 	if _, err := db.Exec(context.Background(), "CREATE TABLE test_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at BIGINT NOT NULL)"); err != nil {
