@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -89,7 +90,7 @@ func readN(br *bufio.Reader, n int64, dst *[]byte) error {
 		return err
 	}
 	start := len(*dst)
-	*dst = append(*dst, make([]byte, n)...)
+	*dst = slices.Grow(*dst, int(n))[:start+int(n)]
 	_, err := io.ReadFull(br, (*dst)[start:])
 	return err
 }
