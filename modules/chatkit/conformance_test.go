@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/intellistack/intellistack/internal/testutil"
 )
@@ -269,8 +270,13 @@ func TestConformance(t *testing.T) {
 		}
 
 		// threads.list: creation order, pagination both ways, huge limit.
+		// Threads are ordered by their creation time in milliseconds (the
+		// stored resolution), id breaking ties; on a fast machine two
+		// creates can share a millisecond, so each waits for the next one
+		// to make "creation order" the order the server must give.
 		ids := []string{threadID}
 		for i := 0; i < 3; i++ {
+			nextMillisecond()
 			evs := alice.stream(createBody(fmt.Sprintf("thread %d", i)))
 			ids = append(ids, evs[0].M["thread"].(map[string]any)["id"].(string))
 		}
@@ -343,4 +349,13 @@ func TestConformance(t *testing.T) {
 		open.expectError(`{"type":"threads.list","params":{}}`, 401)
 		open.expectError(createBody("hi"), 401)
 	})
+}
+
+// nextMillisecond returns once the wall clock's millisecond (the one the
+// in-process server stamps threads with) has moved on.
+func nextMillisecond() {
+	start := time.Now().UnixMilli()
+	for time.Now().UnixMilli() == start {
+		time.Sleep(100 * time.Microsecond)
+	}
 }
