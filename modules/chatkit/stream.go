@@ -302,7 +302,8 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, st *storage, c *
 		}
 	}
 	ss.finish(r.Context(), err)
-	// The handler may not return before the last frame is on the wire.
+	// The handler may not return before the last frame is written: the
+	// end of the response flushes it with the end of the body.
 	_ = sse.Close()
 }
 
@@ -330,6 +331,11 @@ type session struct {
 	usage    usageDelta
 	report   responder.TurnReport // the responder's, for the log line
 }
+
+// doneLinger is how long a done item may wait for the end of the turn
+// (or the next event) to share its write: short enough that a responder
+// which goes on working is not seen to stall.
+const doneLinger = 25 * time.Millisecond
 
 // maxKeptItems bounds the done items a session holds before it stores them
 // ahead of the turn's end, so a responder emitting many items keeps a
@@ -393,9 +399,11 @@ func (ss *session) Emit(ev protocol.Event) error {
 		}
 		delete(ss.pending, e.Item.ItemID())
 		// Hidden items are stored for the model, never streamed (ChatKit
-		// protocol: hidden_context_item and sdk_hidden_context).
-		if !protocol.Hidden(e.Item.ItemType()) {
-			ss.writeDone(body)
+		// protocol: hidden_context_item and sdk_hidden_context). A done
+		// item is usually the reply's last event: it lingers to leave with
+		// the end of the turn.
+		if !protocol.Hidden(e.Item.ItemType()) && ss.writeErr == nil {
+			ss.writeErr = ss.sse.Linger(protocol.AppendItemDone(ss.sse.Scratch(), body), doneLinger)
 		}
 		send = false
 	case protocol.ItemReplaced:
@@ -525,6 +533,9 @@ func (ss *session) SetTitle(title string) {
 // finish ends the turn: cancellation persistence, error events, leftover
 // pending items, usage.
 func (ss *session) finish(reqCtx context.Context, err error) {
+	// What finish writes leaves with the end of the response, after the
+	// turn is stored.
+	ss.sse.Tail()
 	now := ss.srv.now()
 	gone := reqCtx.Err() != nil || ss.writeErr != nil
 	outcome, errorKind := outcomeOK, ""
