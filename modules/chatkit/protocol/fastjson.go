@@ -172,3 +172,40 @@ func appendItemHead(dst []byte, typ, id, threadID string, created Time) []byte {
 	dst = created.Time.UTC().AppendFormat(dst, TimeLayout)
 	return append(dst, `","content":[`...)
 }
+
+func (e ThreadCreated) appendJSON(dst []byte) ([]byte, bool) {
+	return appendThreadEvent(dst, `{"type":"thread.created","thread":`, e.Thread)
+}
+
+func (e ThreadUpdated) appendJSON(dst []byte) ([]byte, bool) {
+	return appendThreadEvent(dst, `{"type":"thread.updated","thread":`, e.Thread)
+}
+
+// appendThreadEvent writes what the events' MarshalJSON writes for a
+// thread sent without items or image domains (a new thread, a new title:
+// one per turn); ok is false otherwise.
+func appendThreadEvent(dst []byte, head string, t *Thread) ([]byte, bool) {
+	if t == nil || len(t.Items.Data) > 0 || t.Items.HasMore || t.AllowedImageDomains != nil {
+		return dst, false
+	}
+	dst = append(dst, head...)
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, t.ID)
+	if t.Title != "" {
+		dst = append(dst, `,"title":`...)
+		dst = appendString(dst, t.Title)
+	}
+	dst = append(dst, `,"created_at":"`...)
+	dst = t.CreatedAt.Time.UTC().AppendFormat(dst, TimeLayout)
+	dst = append(dst, `","status":{"type":`...)
+	status := t.Status.Type
+	if status == "" {
+		status = StatusActive
+	}
+	dst = appendString(dst, status)
+	if t.Status.Reason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = appendString(dst, t.Status.Reason)
+	}
+	return append(dst, `},"metadata":{},"items":{"data":[],"has_more":false}}}`...), true
+}

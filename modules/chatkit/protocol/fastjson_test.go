@@ -78,3 +78,38 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		t.Errorf("item done:\n got %s\nwant %s", got, want)
 	}
 }
+
+// Thread events: the fast path for a thread without items or image
+// domains, json.Marshal's bytes either way.
+func TestThreadEventsMatchMarshal(t *testing.T) {
+	at := NewTime(time.Date(2026, 11, 29, 12, 0, 0, 123456789, time.UTC))
+	var threads []*Thread
+	for _, s := range []string{"", "A title", `quote " <b> & ✓`, "tab\t\xff"} {
+		threads = append(threads,
+			&Thread{ID: "thr_1", Title: s, CreatedAt: at},
+			&Thread{ID: "thr_" + s, CreatedAt: at, Status: Status{Type: StatusLocked, Reason: s}},
+			&Thread{ID: "thr_1", Title: s, CreatedAt: at, Status: Status{Type: StatusClosed}},
+		)
+	}
+	slow := []*Thread{
+		{ID: "thr_1", CreatedAt: at, AllowedImageDomains: []string{"example.com"}},
+		{ID: "thr_1", CreatedAt: at, AllowedImageDomains: []string{}},
+		{ID: "thr_1", CreatedAt: at, Items: Page[Item]{Data: []Item{&AssistantMessageItem{ID: "msg_1", ThreadID: "thr_1", CreatedAt: at}}}},
+		{ID: "thr_1", CreatedAt: at, Items: Page[Item]{HasMore: true, After: "msg_1"}},
+	}
+	for i, th := range append(threads, slow...) {
+		for _, ev := range []Event{ThreadCreated{Thread: th}, ThreadUpdated{Thread: th}} {
+			want, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := ev.(jsonAppender).appendJSON(nil)
+			if fast := i < len(threads); ok != fast {
+				t.Errorf("%#v: fast path %v, want %v", th, ok, fast)
+			}
+			if ok && string(got) != string(want) {
+				t.Errorf("%#v:\n got %s\nwant %s", th, got, want)
+			}
+		}
+	}
+}
