@@ -275,7 +275,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request, st *storage, c *
 	ctx, cancel := context.WithTimeout(r.Context(), s.maxStream)
 	defer cancel()
 	ss := &session{srv: s, st: st, sse: sse, ctx: ctx, thread: t.thread, owner: c.user.ID, op: c.req.Type,
-		pending: map[string]*protocol.AssistantMessageItem{}, begin: begin, writeErr: err}
+		pending: map[string]*pendingMessage{}, begin: begin, writeErr: err}
 	if t.user != nil {
 		ss.usage.Messages = 1
 	}
@@ -320,7 +320,7 @@ type session struct {
 	thread   *threadRow
 	owner    string
 	op       string // the request's type, for the turn's log line
-	pending  map[string]*protocol.AssistantMessageItem
+	pending  map[string]*pendingMessage
 	order    []string // pending ids in the order they were added
 	begin    time.Time
 	first    time.Time // first text delta
@@ -374,13 +374,13 @@ func (ss *session) Emit(ev protocol.Event) error {
 		}
 		if am, ok := e.Item.(*protocol.AssistantMessageItem); ok {
 			ss.fill(am, now)
-			ss.pending[am.ID] = am.Clone()
+			ss.pending[am.ID] = &pendingMessage{item: am.Clone()}
 			ss.order = append(ss.order, am.ID)
 		}
 		send = !protocol.Hidden(e.Item.ItemType())
 	case protocol.ItemUpdated:
 		if p := ss.pending[e.ItemID]; p != nil {
-			protocol.ApplyUpdate(p, e.Update)
+			p.apply(e.Update)
 		}
 		if _, ok := e.Update.(protocol.TextDelta); ok && ss.first.IsZero() {
 			ss.first = now
@@ -573,7 +573,7 @@ func (ss *session) finish(reqCtx context.Context, err error) {
 		// A responder that returned without closing a message: close it.
 		for _, id := range ss.order {
 			if p, ok := ss.pending[id]; ok {
-				if body, err := ss.keep(p); err == nil {
+				if body, err := ss.keep(p.message()); err == nil {
 					ss.writeDone(body)
 					ss.usage.Replies++
 				}
@@ -625,11 +625,12 @@ func (ss *session) finish(reqCtx context.Context, err error) {
 func (ss *session) savePartial(now time.Time, announce bool) {
 	saved := 0
 	for _, id := range ss.order {
-		p, ok := ss.pending[id]
+		pm, ok := ss.pending[id]
 		if !ok {
 			continue
 		}
 		delete(ss.pending, id)
+		p := pm.message()
 		if strings.TrimSpace(p.Text()) == "" {
 			if announce {
 				ss.write(protocol.ItemRemoved{ItemID: id})
