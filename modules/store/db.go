@@ -21,15 +21,14 @@ import (
 //
 // A DB is shared by every module and every config generation: never Close it.
 type DB struct {
-	sql         *sql.DB
-	dialect     Dialect
-	pool        *pgxpool.Pool    // PostgreSQL only
-	stmts       *stmtCache       // SQLite only
-	writers     writeGate        // SQLite only
-	w           *writer          // SQLite only: InTx's connection, used under writers
-	writeDB     *sql.DB          // SQLite only: the one-connection pool w comes from
-	checkpoints *walCheckpointer // SQLite only
-	shared      sync.Map         // Shared's values
+	sql     *sql.DB
+	dialect Dialect
+	pool    *pgxpool.Pool // PostgreSQL only
+	stmts   *stmtCache    // SQLite only
+	writers writeGate     // SQLite only
+	w       *writer       // SQLite only: InTx's connection, used under writers
+	writeDB *sql.DB       // SQLite only: the one-connection pool w comes from
+	shared  sync.Map      // Shared's values
 }
 
 // Shared returns the value kept under key for as long as this handle

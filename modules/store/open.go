@@ -47,9 +47,14 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	// No checkpoint inside a commit: walCheckpointer runs them beside the
-	// writer (checkpoint.go).
-	q.Add("_pragma", "wal_autocheckpoint(0)")
+	// Checkpoint every 4,000 WAL pages (16 MiB) instead of 1,000: a
+	// checkpoint copies each page once however often it was rewritten (a
+	// thread's row, a user's usage row), so fewer checkpoints copy and sync
+	// less per write (issue 16: checkpoints were 5% of a turn's CPU, 2.5%
+	// after). 4,000 keeps the WAL within one 4,096-frame wal-index segment,
+	// so a read looks a page up in one hash table. Durability is unchanged:
+	// a commit is in the WAL either way.
+	q.Add("_pragma", "wal_autocheckpoint(4000)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	// Every transaction takes the write lock up front, so a read-modify-write
 	// never fails half-way with SQLITE_BUSY on lock upgrade.
@@ -84,7 +89,6 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		writeDB.Close()
 		return nil, fmt.Errorf("database: SQLite file %s is not writable: %v", path, err)
 	}
-	db.checkpoints = startCheckpointer(sqlDB, checkpointEvery)
 	return db, nil
 }
 
@@ -120,9 +124,6 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 // close releases the handle; only the usage pool calls it, when the last
 // config generation lets go.
 func (db *DB) close() error {
-	if db.checkpoints != nil {
-		db.checkpoints.close()
-	}
 	db.stmts.close()
 	if db.writers != nil {
 		db.writers <- struct{}{} // no transaction runs on the writer meanwhile
