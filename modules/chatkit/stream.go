@@ -399,11 +399,9 @@ func (ss *session) Emit(ev protocol.Event) error {
 		}
 		delete(ss.pending, e.Item.ItemID())
 		// Hidden items are stored for the model, never streamed (ChatKit
-		// protocol: hidden_context_item and sdk_hidden_context). A done
-		// item is usually the reply's last event: it lingers to leave with
-		// the end of the turn.
-		if !protocol.Hidden(e.Item.ItemType()) && ss.writeErr == nil {
-			ss.writeErr = ss.sse.Linger(protocol.AppendItemDone(ss.sse.Scratch(), body), doneLinger)
+		// protocol: hidden_context_item and sdk_hidden_context).
+		if !protocol.Hidden(e.Item.ItemType()) {
+			ss.writeDone(body)
 		}
 		send = false
 	case protocol.ItemReplaced:
@@ -496,12 +494,15 @@ func (ss *session) store(now time.Time) error {
 	return err
 }
 
-// writeDone sends thread.item.done around an item's encoded JSON.
+// writeDone sends thread.item.done around an item's encoded JSON. A done
+// item is usually the reply's last event, so it lingers (doneLinger) to
+// leave with the end of the turn; an event right after it (the user's
+// message is followed by stream_options) ends the wait at once.
 func (ss *session) writeDone(item []byte) {
 	if ss.writeErr != nil {
 		return
 	}
-	ss.writeErr = ss.sse.WriteJSON(protocol.AppendItemDone(ss.sse.Scratch(), item))
+	ss.writeErr = ss.sse.Linger(protocol.AppendItemDone(ss.sse.Scratch(), item), doneLinger)
 }
 
 // NewItemID implements responder.Stream.
